@@ -1,0 +1,216 @@
+"""Domain values and the error tree, free of any framework or store.
+
+Ids are 53-bit "snowflakes" (milliseconds since 2024-01-01, then 12 bits of
+node and sequence) written as decimal strings. Ordering posts by id is ordering
+them by (created_at, id), so a timeline needs one sort key, the number fits a
+Redis sorted-set score and a JavaScript number exactly, and DynamoDB can sort
+on it.
+
+Errors::
+
+    MurmurError                     anything the core raises on purpose
+    ├── DomainError                 expected; shown to the client as a typed result
+    │   ├── NotAuthenticated
+    │   ├── InvalidInput            bad body, username, password, profile field
+    │   ├── UsernameTaken
+    │   ├── InvalidCredentials
+    │   ├── NotFound                unknown user or post
+    │   ├── CannotFollowSelf
+    │   └── NotPostAuthor
+    └── StoreError                  a backend failed
+        ├── RetryableStoreError     timeouts, throttling, connection loss: try again
+        └── PermanentStoreError     the request itself is wrong: retrying won't help
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, NewType, TypeVar
+
+UserId = NewType("UserId", str)
+PostId = NewType("PostId", str)
+T = TypeVar("T")
+
+EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+_SEQUENCE_BITS = 8
+_NODE_BITS = 4
+
+
+class IdGenerator:
+    """Time-ordered, unique ids: 41 bits of ms, 4 bits of node, 8 of sequence.
+
+    The node is random per process, so ids minted by several API pods in the
+    same millisecond rarely collide; stores still refuse a duplicate id and the
+    caller mints another.
+    """
+
+    def __init__(self, node: int | None = None) -> None:
+        self._node = (os.getpid() if node is None else node) % (1 << _NODE_BITS)
+        self._last_ms = 0
+        self._sequence = 0
+        self._lock = threading.Lock()
+
+    def next_id(self, at: datetime | None = None) -> str:
+        ms = int((at.timestamp() if at else time.time()) * 1000) - EPOCH_MS
+        with self._lock:
+            if at is None:
+                ms = max(ms, self._last_ms)
+                if ms == self._last_ms:
+                    self._sequence += 1
+                    if self._sequence >= 1 << _SEQUENCE_BITS:
+                        ms += 1  # borrow the next millisecond; never reuse an id
+                        self._sequence = 0
+                else:
+                    self._sequence = 0
+                self._last_ms = ms
+                sequence = self._sequence
+            else:
+                self._sequence = (self._sequence + 1) % (1 << _SEQUENCE_BITS)
+                sequence = self._sequence
+        return str((ms << (_NODE_BITS + _SEQUENCE_BITS)) | (self._node << _SEQUENCE_BITS) | sequence)
+
+
+def id_time(any_id: str) -> datetime:
+    """The creation time encoded in an id."""
+    ms = (int(any_id) >> (_NODE_BITS + _SEQUENCE_BITS)) + EPOCH_MS
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def id_key(any_id: str) -> int:
+    """The id as a number, for sorting and for stores that sort numerically."""
+    return int(any_id)
+
+
+class Delivery(enum.StrEnum):
+    """How a post reaches followers, fixed when it is written."""
+
+    PUSHED = "pushed"  # copied into each follower's materialised timeline
+    PULLED = "pulled"  # merged into followers' timelines when they read
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UserId
+    username: str
+    display_name: str
+    bio: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    user: User
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    id: PostId
+    author_id: UserId
+    body: str
+    created_at: datetime
+    delivery: Delivery = Delivery.PUSHED
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One post in a materialised timeline; the author lets unfollow find it."""
+
+    post_id: PostId
+    author_id: UserId
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """A slice of a longer list and the opaque cursor of what comes after it."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileUpdate:
+    display_name: str | None = None
+    bio: str | None = None
+
+
+# --- errors -------------------------------------------------------------------
+
+
+class MurmurError(Exception):
+    """Anything the core raises on purpose."""
+
+
+@dataclass
+class DomainError(MurmurError):
+    """An expected failure, answered to the client as a typed GraphQL result."""
+
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+
+class NotAuthenticated(DomainError):
+    def __init__(self, message: str = "You must be logged in to do that.") -> None:
+        super().__init__(message)
+
+
+@dataclass
+class InvalidInput(DomainError):
+    field: str = ""
+
+
+class UsernameTaken(DomainError):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"The username {username!r} is taken.")
+
+
+class InvalidCredentials(DomainError):
+    def __init__(self) -> None:
+        super().__init__("Wrong username or password.")
+
+
+class NotFound(DomainError):
+    def __init__(self, what: str, ident: str) -> None:
+        super().__init__(f"No {what} with id {ident!r}.")
+
+
+class CannotFollowSelf(DomainError):
+    def __init__(self) -> None:
+        super().__init__("You cannot follow yourself.")
+
+
+class NotPostAuthor(DomainError):
+    def __init__(self) -> None:
+        super().__init__("Only the author can delete a post.")
+
+
+class StoreError(MurmurError):
+    """A backend failed."""
+
+
+class RetryableStoreError(StoreError):
+    """Timeouts, throttling, lost connections: the same call may succeed later."""
+
+
+class PermanentStoreError(StoreError):
+    """The request itself is wrong; retrying will not help."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Input bounds every entry point enforces."""
+
+    username_min: int = 3
+    username_max: int = 30
+    password_min: int = 8
+    password_max: int = 128
+    display_name_max: int = 50
+    bio_max: int = 280
+    body_max: int = 500

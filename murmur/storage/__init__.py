@@ -1,0 +1,1 @@
+"""Storage: one small Protocol per capability (base.py), one module per technology."""
