@@ -82,11 +82,15 @@ class UserStore(Protocol):
 class PostStore(Protocol):
     """Posts, and the outbox of fan-out events written atomically with them."""
 
-    async def create_post(self, *, post: Post, outbox: bytes) -> None:
-        """Save the post and its outbox message in one atomic write."""
+    async def create_post(self, *, post: Post, outbox: OutboxMessage) -> None:
+        """Save the post and its outbox message in one atomic write.
 
-    async def delete_post(self, *, post_id: PostId, outbox: bytes) -> Post | None:
-        """Delete the post and save the outbox message atomically; None if it was not there."""
+        The caller picks the message id, so it can mark it published after sending it.
+        """
+
+    async def delete_post(self, *, post_id: PostId, outbox: OutboxMessage) -> Post | None:
+        """Delete the post and save the outbox message atomically; None (and no message) if
+        it was not there."""
 
     async def posts_by_id(self, *, ids: Sequence[PostId]) -> dict[PostId, Post]: ...
 
