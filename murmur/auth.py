@@ -1,0 +1,59 @@
+"""Password hashing (argon2id) and bearer tokens (JWT, HS256)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from murmur.domain import UserId
+
+_ISSUER = "murmur"
+
+
+class Passwords:
+    """argon2id hashing, run in a thread: a hash costs tens of milliseconds of CPU."""
+
+    def __init__(self, *, time_cost: int, memory_kib: int) -> None:
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
+        # verified against when the username is unknown, so both answers take as long
+        self._decoy = self._hasher.hash("murmur-decoy-password")
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        return await asyncio.to_thread(self._verify, password_hash, password)
+
+    def _verify(self, password_hash: str | None, password: str) -> bool:
+        try:
+            self._hasher.verify(password_hash or self._decoy, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        return password_hash is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    secret: str
+    ttl_seconds: int
+
+    def issue(self, user_id: UserId) -> str:
+        now = int(time.time())
+        claims = {"sub": user_id, "iat": now, "exp": now + self.ttl_seconds, "iss": _ISSUER}
+        return jwt.encode(claims, self.secret, algorithm="HS256")
+
+    def verify(self, token: str) -> UserId | None:
+        """The user a valid, unexpired token names; None for anything else."""
+        try:
+            claims = jwt.decode(
+                token, self.secret, algorithms=["HS256"], issuer=_ISSUER, options={"require": ["exp", "sub"]}
+            )
+        except jwt.PyJWTError:
+            return None
+        subject = claims.get("sub")
+        return UserId(subject) if isinstance(subject, str) and subject.isdigit() else None

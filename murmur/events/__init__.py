@@ -1,0 +1,1 @@
+"""Queue and live-event messages: protobuf, generated from proto/ (`make proto`)."""

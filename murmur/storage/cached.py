@@ -1,0 +1,144 @@
+"""Read-through caching of users and posts, in front of any UserStore and PostStore.
+
+Entries are dropped on every change, and a miss always falls through to the
+store, so flushing the cache changes no answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+import orjson
+
+from murmur.domain import Credentials, Delivery, Post, PostId, ProfileUpdate, User, UserId
+from murmur.storage.base import Cache, OutboxMessage, PostStore, UserStore
+
+TTL_SECONDS = 3600
+
+
+def _user_key(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def _post_key(post_id: str) -> str:
+    return f"post:{post_id}"
+
+
+def _encode_user(user: User) -> bytes:
+    return orjson.dumps(
+        [user.id, user.username, user.display_name, user.bio, int(user.created_at.timestamp() * 1000)]
+    )
+
+
+def _decode_user(data: bytes) -> User:
+    uid, username, display_name, bio, created_ms = orjson.loads(data)
+    return User(
+        id=UserId(uid),
+        username=username,
+        display_name=display_name,
+        bio=bio,
+        created_at=datetime.fromtimestamp(created_ms / 1000, tz=UTC),
+    )
+
+
+def _encode_post(post: Post) -> bytes:
+    return orjson.dumps(
+        [post.id, post.author_id, post.body, int(post.created_at.timestamp() * 1000), post.delivery.value]
+    )
+
+
+def _decode_post(data: bytes) -> Post:
+    pid, author_id, body, created_ms, delivery = orjson.loads(data)
+    return Post(
+        id=PostId(pid),
+        author_id=UserId(author_id),
+        body=body,
+        created_at=datetime.fromtimestamp(created_ms / 1000, tz=UTC),
+        delivery=Delivery(delivery),
+    )
+
+
+class CachedUserStore:
+    def __init__(self, *, inner: UserStore, cache: Cache) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    async def users_by_id(self, *, ids: Sequence[UserId]) -> dict[UserId, User]:
+        found = await self._cache.get_many(keys=[_user_key(i) for i in ids])
+        users = {UserId(key[5:]): _decode_user(value) for key, value in found.items()}
+        missing = [i for i in ids if i not in users]
+        if missing:
+            loaded = await self._inner.users_by_id(ids=missing)
+            if loaded:
+                await self._cache.set_many(
+                    items={_user_key(u.id): _encode_user(u) for u in loaded.values()}, ttl_seconds=TTL_SECONDS
+                )
+            users.update(loaded)
+        return users
+
+    async def update_profile(self, *, user_id: UserId, update: ProfileUpdate) -> User:
+        user = await self._inner.update_profile(user_id=user_id, update=update)
+        await self._cache.delete(keys=[_user_key(user_id)])
+        return user
+
+    # the rest goes straight to the store
+    async def create_user(self, *, user: User, password_hash: str) -> None:
+        await self._inner.create_user(user=user, password_hash=password_hash)
+
+    async def credentials(self, *, username: str) -> Credentials | None:
+        return await self._inner.credentials(username=username)
+
+    async def user_by_username(self, *, username: str) -> User | None:
+        return await self._inner.user_by_username(username=username)
+
+    async def count_users(self) -> int:
+        return await self._inner.count_users()
+
+
+class CachedPostStore:
+    def __init__(self, *, inner: PostStore, cache: Cache) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    async def posts_by_id(self, *, ids: Sequence[PostId]) -> dict[PostId, Post]:
+        found = await self._cache.get_many(keys=[_post_key(i) for i in ids])
+        posts = {PostId(key[5:]): _decode_post(value) for key, value in found.items()}
+        missing = [i for i in ids if i not in posts]
+        if missing:
+            loaded = await self._inner.posts_by_id(ids=missing)
+            if loaded:
+                await self._cache.set_many(
+                    items={_post_key(p.id): _encode_post(p) for p in loaded.values()}, ttl_seconds=TTL_SECONDS
+                )
+            posts.update(loaded)
+        return posts
+
+    async def delete_post(self, *, post_id: PostId, outbox: OutboxMessage) -> Post | None:
+        deleted = await self._inner.delete_post(post_id=post_id, outbox=outbox)
+        await self._cache.delete(keys=[_post_key(post_id)])
+        return deleted
+
+    # the rest goes straight to the store
+    async def create_post(self, *, post: Post, outbox: OutboxMessage) -> None:
+        await self._inner.create_post(post=post, outbox=outbox)
+
+    async def recent_posts(
+        self,
+        *,
+        author_ids: Sequence[UserId],
+        before: PostId | None,
+        limit: int,
+        delivery: Delivery | None = None,
+    ) -> list[Post]:
+        return await self._inner.recent_posts(
+            author_ids=author_ids, before=before, limit=limit, delivery=delivery
+        )
+
+    async def count_posts(self) -> int:
+        return await self._inner.count_posts()
+
+    async def outbox_pending(self, *, older_than_seconds: float, limit: int) -> list[OutboxMessage]:
+        return await self._inner.outbox_pending(older_than_seconds=older_than_seconds, limit=limit)
+
+    async def outbox_published(self, *, ids: Sequence[str]) -> None:
+        await self._inner.outbox_published(ids=ids)
