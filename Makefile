@@ -1,0 +1,71 @@
+# Every target sets itself up (scripts/bootstrap.sh is a fast no-op once done).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv through a wrapper: it finds or installs uv and applies the project's uv settings.
+# --frozen: never rewrite uv.lock as a side effect of running something.
+UV_RUN := scripts/uv.sh run --frozen
+
+DATA_DIR ?= ./data
+RUN_ARGS ?=
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+PROTOS = $(wildcard proto/murmur/events/v1/*.proto)
+
+.PHONY: help bootstrap run test lint bench proto clean
+
+help:
+	@echo "make run     serve the embedded shape (DATA_DIR=$(DATA_DIR), RUN_ARGS=...)"
+	@echo "make test    pytest (PYTEST_ARGS=...)"
+	@echo "make lint    ruff, ruff format --check, mypy --strict, import-linter"
+	@echo "make bench   benchmarks in bench/ (BENCH_ARGS=... for bench.serving)"
+	@echo "make proto   regenerate protobuf code from proto/"
+	@echo "make clean   remove caches and bench results (keeps .venv and $(DATA_DIR))"
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+run: bootstrap
+	$(UV_RUN) murmur serve --data-dir $(DATA_DIR) $(RUN_ARGS)
+
+# pytest exits 5 when it collects nothing: that is a failure too (a broken
+# conftest or path must not pass CI), so only 0 passes.
+test: bootstrap
+	@scripts/system-deps.sh test
+	@rc=0; $(UV_RUN) pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing" >&2; fi; \
+	exit $$rc
+
+# Runs every check and fails at the end, so one run shows every problem.
+lint: bootstrap
+	@scripts/system-deps.sh lint
+	@failed=""; \
+	$(UV_RUN) ruff check . || failed="$$failed ruff-check"; \
+	$(UV_RUN) ruff format --check . || failed="$$failed ruff-format"; \
+	$(UV_RUN) mypy --strict murmur api workers || failed="$$failed mypy"; \
+	if [ -f .importlinter ] || grep -qs '^\[tool\.importlinter\]' pyproject.toml setup.cfg; then \
+		$(UV_RUN) lint-imports || failed="$$failed import-linter"; \
+	else echo "lint: no import-linter config, skipping lint-imports"; fi; \
+	if [ -n "$$failed" ]; then echo "make lint: failed:$$failed" >&2; exit 1; fi
+
+# bench.serving first, then every other bench/<name>.py (helpers start with "_").
+bench: bootstrap
+	@scripts/system-deps.sh bench
+	@failed=""; \
+	$(UV_RUN) python -m bench.serving $(BENCH_ARGS) || failed="$$failed serving"; \
+	for f in bench/*.py; do \
+		name=$$(basename "$$f" .py); \
+		case "$$name" in _*|serving) continue ;; esac; \
+		echo "== python -m bench.$$name"; \
+		$(UV_RUN) python -m "bench.$$name" || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed" >&2; exit 1; fi
+
+proto: bootstrap
+	@if [ -z "$(PROTOS)" ]; then echo "make proto: no proto/murmur/events/v1/*.proto" >&2; exit 1; fi
+	$(UV_RUN) python -m grpc_tools.protoc -I proto --python_out=. --pyi_out=. $(PROTOS)
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-results build dist
+	find . -path ./.venv -prune -o -path ./.git -prune -o -type d -name __pycache__ -print0 \
+		| xargs -0 rm -rf
