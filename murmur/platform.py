@@ -29,6 +29,7 @@ class Platform:
     feed: Feed
     fanout: FanoutHandler
     limits: Limits
+    ids: IdGenerator
 
 
 def build_strategy(settings: Settings, backends: Backends) -> FanoutStrategy:
@@ -46,11 +47,11 @@ def build_strategy(settings: Settings, backends: Backends) -> FanoutStrategy:
             )
 
 
-def assemble(settings: Settings, backends: Backends) -> Platform:
+def assemble(settings: Settings, backends: Backends, *, ids: IdGenerator | None = None) -> Platform:
     """Build the services over already-open stores (users and posts read through the cache)."""
     backends.users = CachedUserStore(inner=backends.users, cache=backends.cache)
     backends.posts = CachedPostStore(inner=backends.posts, cache=backends.cache)
-    ids = IdGenerator()
+    ids = ids or IdGenerator()
     limits = Limits()
     strategy = build_strategy(settings, backends)
     accounts = Accounts(
@@ -65,7 +66,13 @@ def assemble(settings: Settings, backends: Backends) -> Platform:
         backends=backends, strategy=strategy, followers_page_size=settings.workers.followers_page_size
     )
     return Platform(
-        settings=settings, backends=backends, accounts=accounts, feed=feed, fanout=fanout, limits=limits
+        settings=settings,
+        backends=backends,
+        accounts=accounts,
+        feed=feed,
+        fanout=fanout,
+        limits=limits,
+        ids=ids,
     )
 
 

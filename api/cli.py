@@ -1,0 +1,105 @@
+"""The `murmur` command: serve the API, run fan-out workers, maintain timelines."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from murmur.settings import Settings, Strategy
+
+app = typer.Typer(help="Murmur: social timelines over GraphQL.", no_args_is_help=True, add_completion=False)
+
+DataDir = Annotated[
+    Path | None, typer.Option(help="Where the SQLite file lives (embedded profile). [env: MURMUR_DATA_DIR]")
+]
+StrategyOption = Annotated[
+    Strategy | None, typer.Option("--strategy", help="Fan-out strategy. [env: MURMUR_FANOUT]")
+]
+
+
+def build_settings(**overrides: Any) -> Settings:
+    """Environment first, then the options given on the command line."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**given)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind. [env: MURMUR_API__HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind. [env: MURMUR_API__PORT]")] = None,
+    data_dir: DataDir = None,
+    strategy: StrategyOption = None,
+    no_seed: Annotated[bool, typer.Option("--no-seed", help="Do not seed a demo world on first start.")] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="Fan-out workers inside the API process. [env: MURMUR_WORKERS__IN_PROCESS]")
+    ] = None,
+) -> None:
+    """Serve the GraphQL API (GraphiQL at /graphql), with fan-out workers in-process."""
+    import uvicorn
+
+    from api.app import create_app
+
+    _logging()
+    api: dict[str, Any] = {key: value for key, value in {"host": host, "port": port}.items() if value is not None}
+    settings = build_settings(
+        data_dir=data_dir,
+        fanout=strategy,
+        api=api or None,
+        seed={"enabled": False} if no_seed else None,
+        workers={"in_process": workers} if workers is not None else None,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api.host,
+        port=settings.api.port,
+        log_level="info",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets",
+    )
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    strategy: StrategyOption = None,
+    concurrency: Annotated[int, typer.Option(help="Consumers in this process.")] = 2,
+) -> None:
+    """Run fan-out workers (and the outbox relay) until SIGTERM or Ctrl-C."""
+    from murmur.platform import open_platform
+    from workers.pool import WorkerPool
+
+    _logging()
+    settings = build_settings(data_dir=data_dir, fanout=strategy)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with open_platform(settings) as platform:
+            pool = WorkerPool(platform, workers=concurrency)
+            await pool.start()
+            logging.getLogger("murmur.worker").info("%d fan-out consumers running", concurrency)
+            await stop.wait()
+            await pool.stop()
+
+    asyncio.run(run())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
