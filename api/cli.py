@@ -38,9 +38,12 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to bind. [env: MURMUR_API__PORT]")] = None,
     data_dir: DataDir = None,
     strategy: StrategyOption = None,
-    no_seed: Annotated[bool, typer.Option("--no-seed", help="Do not seed a demo world on first start.")] = False,
+    no_seed: Annotated[
+        bool, typer.Option("--no-seed", help="Do not seed a demo world on first start.")
+    ] = False,
     workers: Annotated[
-        int | None, typer.Option(help="Fan-out workers inside the API process. [env: MURMUR_WORKERS__IN_PROCESS]")
+        int | None,
+        typer.Option(help="Fan-out workers inside the API process. [env: MURMUR_WORKERS__IN_PROCESS]"),
     ] = None,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql), with fan-out workers in-process."""
@@ -49,7 +52,9 @@ def serve(
     from api.app import create_app
 
     _logging()
-    api: dict[str, Any] = {key: value for key, value in {"host": host, "port": port}.items() if value is not None}
+    api: dict[str, Any] = {
+        key: value for key, value in {"host": host, "port": port}.items() if value is not None
+    }
     settings = build_settings(
         data_dir=data_dir,
         fanout=strategy,

@@ -71,9 +71,7 @@ class Accounts:
             raise InvalidCredentials()
         return Session(token=self._tokens.issue(credentials.user.id), user=credentials.user)
 
-    async def update_profile(
-        self, *, user_id: UserId, display_name: str | None, bio: str | None
-    ) -> User:
+    async def update_profile(self, *, user_id: UserId, display_name: str | None, bio: str | None) -> User:
         if bio is not None and len(bio) > self._limits.bio_max:
             raise InvalidInput(f"A bio is at most {self._limits.bio_max} characters.", field="bio")
         update = ProfileUpdate(

@@ -8,7 +8,9 @@ STORE_OPERATIONS = Counter(
     "murmur_store_operations_total", "Store operations, per store and operation", ["store", "operation"]
 )
 STORE_ERRORS = Counter(
-    "murmur_store_errors_total", "Store operations that raised, per store and operation", ["store", "operation"]
+    "murmur_store_errors_total",
+    "Store operations that raised, per store and operation",
+    ["store", "operation"],
 )
 DELIVERIES = Counter(
     "murmur_fanout_deliveries_total", "Timeline entries written by fan-out, per strategy", ["strategy"]

@@ -26,10 +26,26 @@ log = logging.getLogger(__name__)
 DEMO_USERNAME = "demo"
 _ADJECTIVES = ("quiet", "brisk", "sunny", "lucid", "mellow", "nimble", "curious", "bold", "gentle", "witty")
 _NOUNS = ("otter", "falcon", "maple", "harbor", "comet", "willow", "ember", "canyon", "lark", "pebble")
-_TOPICS = ("coffee", "the deploy", "a new paper", "my garden", "the game last night", "rust vs python",
-           "a long run", "the weekend", "that outage", "a good book")
-_TEMPLATES = ("Thinking about {t} again.", "Hot take on {t}: it is underrated.", "Anyone else into {t}?",
-              "Spent the morning on {t}.", "Small win today with {t}.", "Notes on {t}, thread soon.")
+_TOPICS = (
+    "coffee",
+    "the deploy",
+    "a new paper",
+    "my garden",
+    "the game last night",
+    "rust vs python",
+    "a long run",
+    "the weekend",
+    "that outage",
+    "a good book",
+)
+_TEMPLATES = (
+    "Thinking about {t} again.",
+    "Hot take on {t}: it is underrated.",
+    "Anyone else into {t}?",
+    "Spent the morning on {t}.",
+    "Small win today with {t}.",
+    "Notes on {t}, thread soon.",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +107,9 @@ async def seed_demo_world(platform: Platform, *, seed: int) -> SeedReport:
             at = now - timedelta(seconds=rng.randrange(7 * 86_400))
             post_id = PostId(platform.ids.next_id(at=at))
             body = rng.choice(_TEMPLATES).format(t=rng.choice(_TOPICS))
-            outbox = OutboxMessage(id=f"{post_id}:created", body=codec.post_created(post_id, author, delivery))
+            outbox = OutboxMessage(
+                id=f"{post_id}:created", body=codec.post_created(post_id, author, delivery)
+            )
             await b.posts.create_post(
                 post=Post(id=post_id, author_id=author, body=body, created_at=at, delivery=delivery),
                 outbox=outbox,

@@ -85,9 +85,7 @@ class Settings(BaseSettings):
         if self.auth.jwt_secret is None and (
             self.profile is not Profile.EMBEDDED or self.environment == "production"
         ):
-            raise ValueError(
-                "MURMUR_AUTH__JWT_SECRET must be set outside the embedded development profile"
-            )
+            raise ValueError("MURMUR_AUTH__JWT_SECRET must be set outside the embedded development profile")
         if self.auth.jwt_secret is not None and len(self.auth.jwt_secret.get_secret_value()) < 32:
             raise ValueError("MURMUR_AUTH__JWT_SECRET must be at least 32 characters")
         return self

@@ -48,7 +48,9 @@ class Consumer:
 
     async def poll_once(self, *, wait_seconds: float) -> int:
         """Receive and settle one batch; return how many messages it held."""
-        messages = await self._queue.receive(max_messages=self._settings.batch_size, wait_seconds=wait_seconds)
+        messages = await self._queue.receive(
+            max_messages=self._settings.batch_size, wait_seconds=wait_seconds
+        )
         for message in messages:
             await self.settle(message)
         return len(messages)
@@ -61,7 +63,9 @@ class Consumer:
             await self._queue.dead_letter(receipts=[message.receipt])
             QUEUE_MESSAGES.labels("dead_lettered").inc()
         except Exception:
-            log.warning("fan-out message failed (delivery %d); retrying", message.receive_count, exc_info=True)
+            log.warning(
+                "fan-out message failed (delivery %d); retrying", message.receive_count, exc_info=True
+            )
             await self._queue.retry_later(
                 receipt=message.receipt, delay_seconds=backoff_seconds(message.receive_count)
             )

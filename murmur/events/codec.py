@@ -13,11 +13,11 @@ class UndecodableMessage(MurmurError):
     """A message that is not a valid event: poison, never worth retrying."""
 
 
-def delivery_to_pb(delivery: Delivery) -> pb.Delivery.ValueType:
+def delivery_to_pb(delivery: Delivery) -> pb.Delivery:
     return _DELIVERY_TO_PB[delivery]
 
 
-def delivery_from_pb(value: pb.Delivery.ValueType) -> Delivery:
+def delivery_from_pb(value: pb.Delivery) -> Delivery:
     try:
         return _DELIVERY_FROM_PB[value]
     except KeyError:
@@ -58,7 +58,7 @@ def decode_task(body: bytes) -> pb.FanoutTask:
     return task
 
 
-def timeline_event(kind: pb.TimelineEvent.Kind.ValueType, post_id: str, author_id: str) -> bytes:
+def timeline_event(kind: pb.TimelineEvent.Kind, post_id: str, author_id: str) -> bytes:
     return pb.TimelineEvent(kind=kind, post_id=post_id, author_id=author_id).SerializeToString()
 
 

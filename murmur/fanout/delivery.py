@@ -87,7 +87,9 @@ class FanoutHandler:
                 self._deliveries.inc(len(entries))
             elif await b.timelines.remove_author(owner=follower, author_id=followee):
                 await self.refill(follower)
-        await b.bus.publish(channel=codec.following_channel(follower), message=codec.following_changed(follower))
+        await b.bus.publish(
+            channel=codec.following_channel(follower), message=codec.following_changed(follower)
+        )
 
     async def refill(self, owner: UserId) -> None:
         """Top a timeline left short by a removal back up from its sources' older posts,
@@ -118,7 +120,7 @@ class FanoutHandler:
             owner=owner, entries=[TimelineEntry(post_id=p.id, author_id=p.author_id) for p in posts]
         )
 
-    def _materialised(self, delivery: pb.Delivery.ValueType) -> bool:
+    def _materialised(self, delivery: pb.Delivery) -> bool:
         return self._strategy.materialises and codec.delivery_from_pb(delivery) is Delivery.PUSHED
 
     async def _followers_page(self, author_id: UserId, cursor: str) -> tuple[list[UserId], str | None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+
 import orjson
 
 from murmur.domain import Credentials, Delivery, Post, PostId, ProfileUpdate, User, UserId

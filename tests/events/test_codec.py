@@ -34,8 +34,16 @@ def test_unknown_delivery_is_undecodable() -> None:
 
 def test_checked_in_code_matches_the_proto(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", "-I", str(ROOT / "proto"), f"--python_out={tmp_path}",
-         f"--pyi_out={tmp_path}", str(ROOT / "proto/murmur/events/v1/events.proto")],
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            "-I",
+            str(ROOT / "proto"),
+            f"--python_out={tmp_path}",
+            f"--pyi_out={tmp_path}",
+            str(ROOT / "proto/murmur/events/v1/events.proto"),
+        ],
         check=True,
     )
     for name in ("events_pb2.py", "events_pb2.pyi"):
