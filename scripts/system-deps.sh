@@ -35,5 +35,5 @@ if [ "${#missing[@]}" -eq 0 ]; then
 fi
 log "apt-get install ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-as_root apt-get update -q >&2
-as_root apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+as_root apt-get update -qq >&2
+as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
