@@ -1,0 +1,62 @@
+"""The ASGI app: /graphql (HTTP and graphql-transport-ws), health, readiness and metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.routing import Route, WebSocketRoute
+
+from api.body_limit import BodySizeLimit
+from api.graphql_view import GraphQLView
+from api.health import ROUTES
+from api.runtime import Runtime
+from api.schema import build_schema
+from murmur.platform import Platform, open_platform
+from murmur.settings import Settings
+
+log = logging.getLogger("murmur.api")
+
+
+def create_app(settings: Settings, *, platform: Platform | None = None) -> FastAPI:
+    """The app; its lifespan opens the platform (unless one is given, which the caller
+    keeps open and closes), seeds the demo world and runs the in-process workers."""
+    view = GraphQLView(build_schema(settings), graphiql=settings.graphiql_enabled)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            opened = (
+                platform if platform is not None else await stack.enter_async_context(open_platform(settings))
+            )
+            runtime = Runtime(opened)
+            stack.push_async_callback(runtime.stop)
+            await runtime.start()
+            view.platform = opened
+            app.state.runtime = runtime
+            _log_start(settings)
+            yield
+
+    app = FastAPI(title="Murmur", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.router.routes.extend(
+        [
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            *ROUTES,
+        ]
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    return app
+
+
+def _log_start(settings: Settings) -> None:
+    url = f"http://{settings.api.host}:{settings.api.port}/graphql"
+    log.info(
+        "Murmur GraphQL API on %s (GraphiQL %s), fan-out %s, %d in-process workers",
+        url,
+        "on: open it in a browser" if settings.graphiql_enabled else "off",
+        settings.fanout.value,
+        settings.workers.in_process,
+    )

@@ -1,0 +1,71 @@
+"""The GraphQL context: the request, the viewer, the platform and the request's DataLoaders."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeAlias
+
+import strawberry
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+
+from api.loaders import Loaders
+from murmur.domain import NotAuthenticated, UserId
+from murmur.settings import Settings
+
+if TYPE_CHECKING:
+    from murmur.platform import Platform
+
+
+def bearer_token(authorization: object) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value."""
+    if not isinstance(authorization, str):
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+class Context:
+    """One per HTTP request; one per websocket connection (shared by its subscriptions)."""
+
+    def __init__(self, *, platform: Platform, request: Request | WebSocket) -> None:
+        self.platform = platform
+        self.request = request
+        # set by Strawberry from the websocket `connection_init` payload
+        self.connection_params: dict[str, object] | None = None
+        self.loaders = Loaders(platform.backends)
+        self._viewer: UserId | None = None
+        self._authenticated = False
+
+    @property
+    def settings(self) -> Settings:
+        return self.platform.settings
+
+    @property
+    def viewer_id(self) -> UserId | None:
+        """The logged-in user; the token is verified once, on first use."""
+        if not self._authenticated:
+            self._viewer = self._authenticate()
+            self._authenticated = True
+        return self._viewer
+
+    def require_viewer(self) -> UserId:
+        viewer = self.viewer_id
+        if viewer is None:
+            raise NotAuthenticated()
+        return viewer
+
+    def fresh_loaders(self) -> Loaders:
+        """Start over with empty DataLoaders (a long-lived subscription must not serve stale data)."""
+        self.loaders = Loaders(self.platform.backends)
+        return self.loaders
+
+    def _authenticate(self) -> UserId | None:
+        params = self.connection_params or {}
+        token = bearer_token(params.get("authorization")) or bearer_token(
+            self.request.headers.get("authorization")
+        )
+        return self.platform.accounts.authenticate(token) if token else None
+
+
+Info: TypeAlias = strawberry.Info[Context, None]

@@ -1,0 +1,98 @@
+"""Expected errors as GraphQL types, and the two ways errors reach a client.
+
+- The core's DomainError subclasses become union members of mutation results
+  (`AuthResult = AuthPayload | InvalidInput | ...`): resolvers just let the domain
+  error propagate and Strawberry's exception handlers (HANDLERS) turn it into the
+  error type of the same name, wherever the field's union holds that type.
+- Bad requests that are not part of a result type (a malformed cursor, `first`
+  out of range, reading a timeline without logging in) raise `bad_request(...)`,
+  a GraphQLError, which error masking leaves visible. Anything else is masked.
+"""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types.field import StrawberryField
+
+from murmur import domain
+
+
+# each error type has the name of the domain error it stands for
+@strawberry.interface
+class Error:
+    message: str
+
+
+@strawberry.federation.type(shareable=True)
+class NotAuthenticated(Error):
+    pass
+
+
+@strawberry.federation.type(shareable=True)
+class InvalidInput(Error):
+    field: str
+
+
+@strawberry.federation.type(shareable=True)
+class UsernameTaken(Error):
+    pass
+
+
+@strawberry.federation.type(shareable=True)
+class InvalidCredentials(Error):
+    pass
+
+
+@strawberry.federation.type(shareable=True)
+class NotFound(Error):
+    pass
+
+
+@strawberry.federation.type(shareable=True)
+class CannotFollowSelf(Error):
+    pass
+
+
+@strawberry.federation.type(shareable=True)
+class NotPostAuthor(Error):
+    pass
+
+
+class DomainErrorHandler:
+    """Turns one DomainError subclass into its GraphQL error type (a Strawberry ExceptionHandler)."""
+
+    def __init__(self, exception_type: type[domain.DomainError], error_type: type[Error]) -> None:
+        self.exception_type = exception_type
+        self.error_type = error_type
+
+    def handle(self, exception: domain.DomainError, *, field: StrawberryField, info: object) -> Error:
+        if isinstance(exception, domain.InvalidInput):
+            return InvalidInput(message=exception.message, field=exception.field)
+        return self.error_type(message=exception.message)
+
+
+HANDLERS = tuple(
+    DomainErrorHandler(exception_type, error_type)
+    for exception_type, error_type in (
+        (domain.NotAuthenticated, NotAuthenticated),
+        (domain.InvalidInput, InvalidInput),
+        (domain.UsernameTaken, UsernameTaken),
+        (domain.InvalidCredentials, InvalidCredentials),
+        (domain.NotFound, NotFound),
+        (domain.CannotFollowSelf, CannotFollowSelf),
+        (domain.NotPostAuthor, NotPostAuthor),
+    )
+)
+
+
+def bad_request(message: str) -> GraphQLError:
+    """An error the client caused and should see (never masked)."""
+    return GraphQLError(message, extensions={"code": "BAD_REQUEST"})
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask errors caused by an unexpected exception; keep GraphQL errors raised on purpose
+    (bad_request) and validation errors, which have no original exception."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)

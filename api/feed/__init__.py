@@ -1,0 +1,1 @@
+"""Home timelines: timeline, and timelineEvents (the live timeline over websockets)."""

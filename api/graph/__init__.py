@@ -1,0 +1,1 @@
+"""The follow graph: User{followerCount followingCount viewerFollows followers following}, follow, unfollow."""

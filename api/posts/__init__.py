@@ -1,0 +1,1 @@
+"""Posts: Post{id body createdAt author}, User.posts, post, createPost, deletePost."""
