@@ -14,9 +14,11 @@ from collections.abc import Callable
 from functools import partial
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from api import errors
 from api.feed import types as feed
@@ -64,12 +66,22 @@ def extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[], 
     ]
 
 
+class GatewaySchema(strawberry.Schema):
+    def process_errors(
+        self, graphql_errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # client mistakes (validation, bad_request) are answers, not incidents: log only the unexpected
+        unexpected = [error for error in graphql_errors if errors.should_mask(error)]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     with warnings.catch_warnings():
         # the slices carry federation directives (@key, @shareable); the gateway serves them as a
         # plain schema, the way a router does
         warnings.filterwarnings("ignore", message="Federation directive found", category=UserWarning)
-        return strawberry.Schema(
+        return GatewaySchema(
             query=Query,
             mutation=Mutation,
             subscription=Subscription,

@@ -1,0 +1,83 @@
+"""Limits on what a query may ask, introspection switched off, and masking of unexpected errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from api_helpers import Client, make_settings
+
+from api.schema import build_schema
+from murmur.platform import Platform
+
+
+def nested(depth: int) -> str:
+    """viewer { following { edges { node { following ... } } } }, `depth` levels of `following`."""
+    inner = "id"
+    for _ in range(depth):
+        inner = f"following {{ edges {{ node {{ {inner} }} }} }}"
+    return f"{{ viewer {{ {inner} }} }}"
+
+
+async def test_deep_query_is_refused(client: Client) -> None:
+    token, _ = await client.register("deep")
+    assert (await client.execute(nested(2), token)).errors is None
+    for _ in range(2):  # the verdict is cached with the document: still refused the second time
+        result = await client.execute(nested(6), token)
+        assert result.errors is not None
+        assert "exceeds maximum operation depth" in result.errors[0].message
+        assert result.data is None
+
+
+async def test_alias_bomb_is_refused(client: Client) -> None:
+    aliases = " ".join(f"a{i}: viewer {{ id }}" for i in range(21))
+    result = await client.execute(f"{{ {aliases} }}")
+    assert result.errors is not None
+    assert result.errors[0].message == "21 aliases found. Allowed: 20"
+
+
+async def test_token_limit(client: Client) -> None:
+    fields = " ".join(["__typename"] * 2100)
+    result = await client.execute(f"{{ {fields} }}")
+    assert result.errors is not None
+    assert "more than 2000 tokens" in result.errors[0].message
+
+
+async def test_introspection_follows_settings(tmp_path: Path, platform: Platform) -> None:
+    query = "{ __schema { queryType { name } } }"
+    enabled = Client(build_schema(make_settings(tmp_path)), platform)
+    assert await enabled.data(query) == {"__schema": {"queryType": {"name": "Query"}}}
+    disabled = Client(build_schema(make_settings(tmp_path, api={"introspection": False})), platform)
+    result = await disabled.execute(query)
+    assert result.errors is not None
+    assert "introspection" in result.errors[0].message.lower()
+    # __typename is not introspection of the schema
+    assert await disabled.data("{ __typename }") == {"__typename": "Query"}
+
+
+async def test_production_turns_introspection_off(tmp_path: Path, platform: Platform) -> None:
+    settings = make_settings(tmp_path, environment="production", auth={"jwt_secret": "s" * 32})
+    assert not settings.introspection_enabled
+    result = await Client(build_schema(settings), platform).execute('{ __type(name: "User") { name } }')
+    assert result.errors is not None
+
+
+async def test_unexpected_errors_are_masked(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    token, _ = await client.register("victim")
+
+    async def broken(**_: object) -> None:
+        raise RuntimeError("database password is hunter2")
+
+    monkeypatch.setattr(client.platform.feed, "home_timeline", broken)
+    result = await client.execute("{ timeline { edges { cursor } } }", token)
+    assert result.errors is not None
+    assert [error.message for error in result.errors] == ["Unexpected error."]
+    assert "hunter2" not in str(result.errors[0].formatted)
+
+
+async def test_bad_requests_stay_visible(client: Client) -> None:
+    token, _ = await client.register("reader")
+    result = await client.execute('{ timeline(after: "nope") { edges { cursor } } }', token)
+    assert result.errors is not None
+    assert result.errors[0].message.startswith("Invalid cursor")
+    assert result.errors[0].extensions == {"code": "BAD_REQUEST"}
