@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
 import strawberry
-from strawberry.extensions import SchemaExtension
 
 from api.errors import HANDLERS
 
@@ -21,16 +17,11 @@ class Subgraph:
     # entity slices the root types do not reach (so `_entities` can resolve them)
     types: tuple[type, ...] = ()
 
-    def schema(self, *, extensions: Iterable[type[SchemaExtension]] = ()) -> strawberry.federation.Schema:
-        kwargs: dict[str, Any] = {}  # federation.Schema wants omitted roots, not None
-        if self.mutation is not None:
-            kwargs["mutation"] = self.mutation
-        if self.subscription is not None:
-            kwargs["subscription"] = self.subscription
+    def schema(self) -> strawberry.federation.Schema:
         return strawberry.federation.Schema(
             query=self.query,
+            mutation=self.mutation,
+            subscription=self.subscription,
             types=self.types,
-            extensions=list(extensions),
             exception_handlers=HANDLERS,
-            **kwargs,
         )
