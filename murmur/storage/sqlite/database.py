@@ -1,0 +1,245 @@
+"""One SQLite file in WAL mode: a single write connection, a few read connections, a checkpointer.
+
+SQLite allows one writer at a time, so every write transaction goes through one
+connection behind an asyncio lock; under WAL, readers see the last commit and
+never wait for the writer, so reads run on a small pool of their own
+connections. aiosqlite runs each connection on its own thread: the event loop
+never blocks on the database.
+
+The writer does not checkpoint the WAL as it commits (SQLite's default, every
+1000 pages): a big fan-out dirties pages all over the timelines table, and
+copying them back into the database after every transaction, with an fsync
+each time, doubled the cost of a push. A background task checkpoints instead,
+off the writer's path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import aiosqlite
+
+from murmur.domain import PermanentStoreError, RetryableStoreError
+from murmur.storage.sqlite.schema import SCHEMA_VERSION, TABLES
+
+log = logging.getLogger(__name__)
+
+Row = tuple[Any, ...]
+Params = Sequence[object] | Mapping[str, object]
+
+# Small pages: a fan-out changes ~30 bytes in each of thousands of scattered pages, and
+# every dirty page is written whole to the WAL and again to the database. 1 KiB pages
+# cut a full-timeline push by a third against 4 KiB (bench/sqlite_push.py). Only takes
+# effect when the file is created.
+PAGE_SIZE = 1024
+# a safety valve should the checkpointer fall behind; it normally keeps the WAL far smaller
+WRITER_AUTOCHECKPOINT_PAGES = 200_000
+WAL_SIZE_LIMIT_BYTES = 64 << 20  # the WAL file is truncated back to this after a checkpoint
+BUSY_TIMEOUT_MS = 5_000  # another process holding the write lock: wait this long, then retry later
+
+# primary result codes worth retrying: busy or locked by someone else, disk full, I/O error
+_RETRYABLE_CODES = frozenset(
+    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
+)
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Raise SQLite's errors as the core's StoreError tree."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        code = getattr(error, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in _RETRYABLE_CODES:
+            raise RetryableStoreError(str(error)) from error
+        raise PermanentStoreError(str(error)) from error
+
+
+class Session:
+    """Statements on one connection, used by one task at a time (a read, or a write transaction)."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self.connection = connection
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return cast(list[Row], list(await self.connection.execute_fetchall(sql, params)))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def column(self, sql: str, params: Params = ()) -> list[Any]:
+        return [row[0] for row in await self.fetchall(sql, params)]
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        async with self.connection.execute(sql, params) as cursor:
+            return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        async with self.connection.executemany(sql, rows):
+            pass
+
+
+async def _connect(path: Path, pragmas: Sequence[str]) -> Session:
+    # isolation_level=None: no implicit transactions; writes say BEGIN IMMEDIATE themselves
+    connection = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        for pragma in pragmas:
+            await connection.execute_fetchall(f"PRAGMA {pragma}")
+    except BaseException:
+        await connection.close()
+        raise
+    return Session(connection)
+
+
+_COMMON_PRAGMAS = (f"busy_timeout = {BUSY_TIMEOUT_MS}", "temp_store = MEMORY")
+_WRITER_PRAGMAS = (
+    f"page_size = {PAGE_SIZE}",  # before WAL: the page size of a WAL file is fixed
+    "journal_mode = WAL",
+    "synchronous = NORMAL",  # WAL + NORMAL: a crash loses no commit, power loss the last few
+    f"wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}",
+    f"journal_size_limit = {WAL_SIZE_LIMIT_BYTES}",
+    "cache_size = -65536",  # KiB
+    *_COMMON_PRAGMAS,
+)
+_READER_PRAGMAS = ("query_only = ON", "cache_size = -32768", *_COMMON_PRAGMAS)
+
+
+class SqliteDatabase:
+    """The connections to one database file; the stores share it. Open with `await SqliteDatabase.open(path)`."""
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        writer: Session,
+        readers: Sequence[Session],
+        checkpointer: Session,
+        checkpoint_interval_seconds: float,
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._write_lock = asyncio.Lock()
+        self._readers = list(readers)
+        self._idle_readers: asyncio.Queue[Session] = asyncio.Queue()
+        for reader in self._readers:
+            self._idle_readers.put_nowait(reader)
+        self._checkpointer = checkpointer
+        self._checkpoint_task = asyncio.create_task(
+            self._checkpoint_periodically(checkpoint_interval_seconds), name=f"checkpoint {path.name}"
+        )
+
+    @classmethod
+    async def open(
+        cls, path: str | Path, *, readers: int = 3, checkpoint_interval_seconds: float = 0.5
+    ) -> SqliteDatabase:
+        """Open (creating if needed) the database file and bring its schema up to date."""
+        path = Path(path)
+        sessions: list[Session] = []
+        try:
+            with translated_errors():
+                writer = await _connect(path, _WRITER_PRAGMAS)
+                sessions.append(writer)
+                await _create_schema(writer)
+                for _ in range(max(1, readers)):
+                    sessions.append(await _connect(path, _READER_PRAGMAS))
+                checkpointer = await _connect(path, _COMMON_PRAGMAS)
+                sessions.append(checkpointer)
+        except BaseException:
+            for session in sessions:
+                await session.connection.close()
+            raise
+        return cls(
+            path=path,
+            writer=writer,
+            readers=sessions[1:-1],
+            checkpointer=checkpointer,
+            checkpoint_interval_seconds=checkpoint_interval_seconds,
+        )
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[Session]:
+        """A write transaction: committed if the block finishes, rolled back if it raises."""
+        async with self._write_lock:
+            with translated_errors():
+                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._writer
+                    await self._writer.execute("COMMIT")
+                except BaseException:
+                    # shielded: a cancelled caller must still leave no transaction open (the
+                    # connection runs statements in order, so the next BEGIN waits for this)
+                    await asyncio.shield(self._rollback())
+                    raise
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Session]:
+        """A read connection to oneself; each statement sees the latest commit."""
+        reader = await self._idle_readers.get()
+        try:
+            with translated_errors():
+                yield reader
+        finally:
+            self._idle_readers.put_nowait(reader)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """One read statement on a pooled read connection."""
+        async with self.read() as session:
+            return await session.fetchall(sql, params)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        async with self.read() as session:
+            return await session.fetchone(sql, params)
+
+    async def ping(self) -> None:
+        await self.fetchone("SELECT 1")
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL back into the database now (the background task does it every interval)."""
+        with translated_errors():
+            await self._checkpointer.fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+
+    async def close(self) -> None:
+        self._checkpoint_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._checkpoint_task
+        async with self._write_lock:
+            for session in (*self._readers, self._checkpointer, self._writer):
+                await session.connection.close()
+
+    async def _rollback(self) -> None:
+        # SQLite may have rolled back already (some errors do); nothing is left to undo then
+        with contextlib.suppress(sqlite3.Error):
+            await self._writer.execute("ROLLBACK")
+
+    async def _checkpoint_periodically(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.checkpoint()
+            except Exception:  # keep trying: the writer's own autocheckpoint is the backstop
+                log.warning("WAL checkpoint of %s failed", self.path, exc_info=True)
+
+
+async def _create_schema(writer: Session) -> None:
+    await writer.execute("BEGIN IMMEDIATE")
+    try:
+        version = (await writer.fetchall("PRAGMA user_version"))[0][0]
+        if version > SCHEMA_VERSION:
+            raise PermanentStoreError(
+                f"the database has schema version {version}; this Murmur knows up to {SCHEMA_VERSION}"
+            )
+        for statement in TABLES:
+            await writer.execute(statement)
+        await writer.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        await writer.execute("COMMIT")
+    except BaseException:
+        await writer.execute("ROLLBACK")
+        raise

@@ -1,0 +1,139 @@
+"""Posts, and the outbox of fan-out events saved in the same transaction as each change."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from murmur.domain import Delivery, Post, PostId, UserId
+from murmur.storage.base import OutboxMessage
+from murmur.storage.counting import counted
+from murmur.storage.sqlite.codec import cursor_id, from_ms, json_array, known_ids, parse_id, require_id, to_ms
+from murmur.storage.sqlite.database import Row, Session, SqliteDatabase
+
+_COLUMNS = "id, author_id, body, created_at, delivery"
+
+# Newest `limit` posts by any of the authors, older than `before`. Each author's own
+# newest `limit` are found first (the `floor` walks at most `limit` entries of the
+# author's index), so the final sort handles authors x limit rows, however many posts
+# the authors have written. {filter} is empty or a literal delivery test: a literal lets
+# SQLite pick the partial index of pulled posts.
+_RECENT_POSTS = """
+WITH authors AS (
+    SELECT a.value AS author_id,
+           (SELECT q.id FROM posts AS q
+             WHERE q.author_id = a.value AND q.id < :before {filter_q}
+             ORDER BY q.id DESC LIMIT 1 OFFSET :limit - 1) AS floor
+      FROM json_each(:authors) AS a
+)
+SELECT p.id, p.author_id, p.body, p.created_at, p.delivery
+  FROM authors AS a
+  JOIN posts AS p ON p.author_id = a.author_id AND p.id < :before AND p.id >= coalesce(a.floor, 0) {filter_p}
+ ORDER BY p.id DESC
+ LIMIT :limit
+"""
+_DELIVERY_FILTER = {
+    None: "",
+    Delivery.PUSHED: "AND {t}.delivery = 'pushed'",
+    Delivery.PULLED: "AND {t}.delivery = 'pulled'",
+}
+_RECENT_POSTS_SQL = {
+    delivery: _RECENT_POSTS.format(filter_q=test.format(t="q"), filter_p=test.format(t="p"))
+    for delivery, test in _DELIVERY_FILTER.items()
+}
+_NEWER_THAN_ANY = 1 << 62
+
+
+def _post(row: Row) -> Post:
+    return Post(
+        id=PostId(str(row[0])),
+        author_id=UserId(str(row[1])),
+        body=row[2],
+        created_at=from_ms(row[3]),
+        delivery=Delivery(row[4]),
+    )
+
+
+async def _save_outbox(tx: Session, message: OutboxMessage) -> None:
+    await tx.execute(
+        "INSERT INTO outbox (id, body, saved_at) VALUES (?, ?, ?)", (message.id, message.body, time.time())
+    )
+
+
+@counted("posts")
+class SqlitePostStore:
+    def __init__(self, *, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def create_post(self, *, post: Post, outbox: OutboxMessage) -> None:
+        async with self._db.write() as tx:
+            await tx.execute(
+                f"INSERT INTO posts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                (
+                    require_id(post.id),
+                    require_id(post.author_id),
+                    post.body,
+                    to_ms(post.created_at),
+                    post.delivery.value,
+                ),
+            )
+            await _save_outbox(tx, outbox)
+
+    async def delete_post(self, *, post_id: PostId, outbox: OutboxMessage) -> Post | None:
+        key = parse_id(post_id)
+        if key is None:
+            return None
+        async with self._db.write() as tx:
+            row = await tx.fetchone(f"DELETE FROM posts WHERE id = ? RETURNING {_COLUMNS}", (key,))
+            if row is None:
+                return None
+            await _save_outbox(tx, outbox)
+        return _post(row)
+
+    async def posts_by_id(self, *, ids: Sequence[PostId]) -> dict[PostId, Post]:
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM posts WHERE id IN (SELECT value FROM json_each(?))",
+            (json_array(known_ids(ids)),),
+        )
+        return {post.id: post for post in map(_post, rows)}
+
+    async def recent_posts(
+        self,
+        *,
+        author_ids: Sequence[UserId],
+        before: PostId | None,
+        limit: int,
+        delivery: Delivery | None = None,
+    ) -> list[Post]:
+        authors = known_ids(dict.fromkeys(author_ids))  # a repeated author would repeat posts
+        if limit <= 0 or not authors:
+            return []
+        before_key = cursor_id(before, field="before")
+        rows = await self._db.fetchall(
+            _RECENT_POSTS_SQL[delivery],
+            {
+                "authors": json_array(authors),
+                "before": _NEWER_THAN_ANY if before_key is None else before_key,
+                "limit": limit,
+            },
+        )
+        return [_post(row) for row in rows]
+
+    async def count_posts(self) -> int:
+        row = await self._db.fetchone("SELECT count(*) FROM posts")
+        return int(row[0]) if row else 0
+
+    async def outbox_pending(self, *, older_than_seconds: float, limit: int) -> list[OutboxMessage]:
+        rows = await self._db.fetchall(
+            "SELECT id, body FROM outbox WHERE saved_at <= ? ORDER BY seq LIMIT ?",
+            (time.time() - older_than_seconds, limit),
+        )
+        return [OutboxMessage(id=row[0], body=row[1]) for row in rows]
+
+    async def outbox_published(self, *, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        async with self._db.write() as tx:
+            await tx.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))", (json_array(ids),)
+            )

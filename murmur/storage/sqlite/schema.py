@@ -1,0 +1,88 @@
+"""The schema, created idempotently; PRAGMA user_version records which version a file holds.
+
+Ids are INTEGER (the domain's 53-bit time-ordered ids), so ordering by id is
+ordering by creation time and every "newest first" read walks an index backwards.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+TABLES = (
+    # users ----------------------------------------------------------------------------
+    """CREATE TABLE IF NOT EXISTS users (
+        id            INTEGER PRIMARY KEY,
+        username      TEXT NOT NULL COLLATE NOCASE UNIQUE,  -- unique case-insensitively
+        display_name  TEXT NOT NULL,
+        bio           TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,                     -- ms since the Unix epoch
+        password_hash TEXT NOT NULL
+    )""",
+    # posts and their outbox -----------------------------------------------------------
+    """CREATE TABLE IF NOT EXISTS posts (
+        id         INTEGER PRIMARY KEY,
+        author_id  INTEGER NOT NULL,
+        body       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,  -- ms; equal to id_time(id) for posts minted now
+        delivery   TEXT NOT NULL      -- 'pushed' | 'pulled'
+    )""",
+    "CREATE INDEX IF NOT EXISTS posts_by_author ON posts (author_id, id)",
+    # pull reads ask only for pulled posts; a partial index skips the pushed majority
+    "CREATE INDEX IF NOT EXISTS posts_pulled_by_author ON posts (author_id, id) WHERE delivery = 'pulled'",
+    """CREATE TABLE IF NOT EXISTS outbox (
+        seq      INTEGER PRIMARY KEY,  -- save order
+        id       TEXT NOT NULL UNIQUE, -- chosen by the caller
+        body     BLOB NOT NULL,
+        saved_at REAL NOT NULL         -- unix seconds
+    )""",
+    # follow graph ---------------------------------------------------------------------
+    # seq orders edges newest first and is the paging cursor; AUTOINCREMENT never
+    # reuses one, so a cursor handed out stays a valid position after unfollows
+    """CREATE TABLE IF NOT EXISTS follows (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        follower INTEGER NOT NULL,
+        followee INTEGER NOT NULL,
+        UNIQUE (follower, followee)
+    )""",
+    "CREATE INDEX IF NOT EXISTS follows_by_followee ON follows (followee, seq)",
+    "CREATE INDEX IF NOT EXISTS follows_by_follower ON follows (follower, seq)",
+    # kept in the same transaction as the edges: O(1) counts for a 500K-follower user
+    """CREATE TABLE IF NOT EXISTS follow_counts (
+        user_id   INTEGER PRIMARY KEY,
+        followers INTEGER NOT NULL DEFAULT 0,
+        following INTEGER NOT NULL DEFAULT 0
+    )""",
+    # materialised timelines ------------------------------------------------------------
+    # Clustered by owner, so a timeline read is one short range scan. No index on
+    # author: remove_author scans one owner's range, which the cap keeps short, and an
+    # extra index would double the random page writes of every fan-out.
+    """CREATE TABLE IF NOT EXISTS timelines (
+        owner     INTEGER NOT NULL,
+        post_id   INTEGER NOT NULL,
+        author_id INTEGER NOT NULL,
+        PRIMARY KEY (owner, post_id)
+    ) WITHOUT ROWID""",
+    # entries per owner, so a write finds the timelines past the cap without counting them
+    """CREATE TABLE IF NOT EXISTS timeline_sizes (
+        owner INTEGER PRIMARY KEY,
+        size  INTEGER NOT NULL
+    )""",
+    # work queue -----------------------------------------------------------------------
+    # AUTOINCREMENT: an id is never reused, so a receipt (id, delivery) names one delivery
+    """CREATE TABLE IF NOT EXISTS queue_messages (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue         TEXT NOT NULL,
+        body          BLOB NOT NULL,
+        visible_at    REAL NOT NULL,  -- unix seconds
+        receive_count INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (queue, visible_at)",
+    """CREATE TABLE IF NOT EXISTS queue_dead_letters (
+        id            INTEGER PRIMARY KEY,  -- the message's id in queue_messages
+        queue         TEXT NOT NULL,
+        body          BLOB NOT NULL,
+        receive_count INTEGER NOT NULL,
+        dead_at       REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS queue_dead_letters_by_queue ON queue_dead_letters (queue, id)",
+)
