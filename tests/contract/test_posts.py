@@ -1,0 +1,189 @@
+"""PostStore contract: posts, newest-first reads by author, and the transactional outbox."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from contract_helpers import created_message, deleted_message, new_id, new_post
+
+from murmur.domain import Delivery, PostId, StoreError, UserId
+from murmur.storage.base import PostStore
+
+
+def author() -> UserId:
+    return UserId(new_id())
+
+
+async def test_a_created_post_reads_back_by_id(post_store: PostStore) -> None:
+    post = new_post(author(), delivery=Delivery.PULLED)
+    await post_store.create_post(post=post, outbox=created_message(post))
+
+    assert await post_store.posts_by_id(ids=[post.id]) == {post.id: post}
+    assert await post_store.posts_by_id(ids=[PostId(new_id()), PostId("junk")]) == {}
+    assert await post_store.count_posts() == 1
+
+
+async def test_creating_a_post_saves_its_outbox_message(post_store: PostStore) -> None:
+    post = new_post(author())
+    message = created_message(post)
+    await post_store.create_post(post=post, outbox=message)
+
+    assert await post_store.outbox_pending(older_than_seconds=0, limit=10) == [message]
+    # too recent for a relay that waits for the first publish to happen
+    assert await post_store.outbox_pending(older_than_seconds=3600, limit=10) == []
+
+
+async def test_published_outbox_messages_are_no_longer_pending(post_store: PostStore) -> None:
+    posts = [new_post(author()) for _ in range(3)]
+    for post in posts:
+        await post_store.create_post(post=post, outbox=created_message(post))
+
+    await post_store.outbox_published(ids=[f"{posts[0].id}:created", f"{posts[2].id}:created"])
+    assert await post_store.outbox_pending(older_than_seconds=0, limit=10) == [created_message(posts[1])]
+    await post_store.outbox_published(ids=[])
+    await post_store.outbox_published(ids=["never-saved"])
+    assert len(await post_store.outbox_pending(older_than_seconds=0, limit=10)) == 1
+
+
+async def test_outbox_pending_comes_oldest_first_and_limited(post_store: PostStore) -> None:
+    posts = [new_post(author()) for _ in range(5)]
+    for post in posts:
+        await post_store.create_post(post=post, outbox=created_message(post))
+
+    pending = await post_store.outbox_pending(older_than_seconds=0, limit=3)
+    assert pending == [created_message(p) for p in posts[:3]]
+
+
+async def test_outbox_pending_waits_for_the_grace_period(post_store: PostStore) -> None:
+    post = new_post(author())
+    await post_store.create_post(post=post, outbox=created_message(post))
+
+    assert await post_store.outbox_pending(older_than_seconds=0.3, limit=10) == []
+    await asyncio.sleep(0.35)
+    assert await post_store.outbox_pending(older_than_seconds=0.3, limit=10) == [created_message(post)]
+
+
+async def test_a_refused_post_leaves_no_outbox_message(post_store: PostStore) -> None:
+    post = new_post(author())
+    await post_store.create_post(post=post, outbox=created_message(post))
+    await post_store.outbox_published(ids=[created_message(post).id])
+
+    duplicate = replace(new_post(author()), id=post.id, body="same id, other post")
+    with pytest.raises(StoreError):
+        await post_store.create_post(post=duplicate, outbox=deleted_message("other"))
+    assert await post_store.outbox_pending(older_than_seconds=0, limit=10) == []
+    assert await post_store.posts_by_id(ids=[post.id]) == {post.id: post}
+
+
+async def test_deleting_a_post_returns_it_and_saves_the_outbox_message(post_store: PostStore) -> None:
+    post = new_post(author())
+    await post_store.create_post(post=post, outbox=created_message(post))
+    await post_store.outbox_published(ids=[created_message(post).id])
+
+    deleted = await post_store.delete_post(post_id=post.id, outbox=deleted_message(post.id))
+    assert deleted == post
+    assert await post_store.posts_by_id(ids=[post.id]) == {}
+    assert await post_store.outbox_pending(older_than_seconds=0, limit=10) == [deleted_message(post.id)]
+    assert await post_store.count_posts() == 0
+
+
+async def test_deleting_a_missing_post_is_none_and_saves_nothing(post_store: PostStore) -> None:
+    missing = PostId(new_id())
+    assert await post_store.delete_post(post_id=missing, outbox=deleted_message(missing)) is None
+    assert await post_store.delete_post(post_id=PostId("junk"), outbox=deleted_message("junk")) is None
+    assert await post_store.outbox_pending(older_than_seconds=0, limit=10) == []
+
+
+# --- recent_posts ----------------------------------------------------------------------
+
+
+async def make_posts(post_store: PostStore, authors: list[UserId], per_author: int) -> list[str]:
+    """Posts by the authors, interleaved; their ids newest first."""
+    ids: list[str] = []
+    for _ in range(per_author):
+        for who in authors:
+            post = new_post(who, delivery=Delivery.PULLED if len(ids) % 3 == 0 else Delivery.PUSHED)
+            await post_store.create_post(post=post, outbox=created_message(post))
+            ids.append(post.id)
+    return ids[::-1]
+
+
+async def test_recent_posts_are_newest_first_across_authors(post_store: PostStore) -> None:
+    authors = [author() for _ in range(3)]
+    others = [author()]
+    newest_first = await make_posts(post_store, authors, 4)
+    await make_posts(post_store, others, 4)
+
+    posts = await post_store.recent_posts(author_ids=authors, before=None, limit=5)
+    assert [p.id for p in posts] == newest_first[:5]
+    everything = await post_store.recent_posts(author_ids=authors, before=None, limit=100)
+    assert [p.id for p in everything] == newest_first
+
+
+async def test_recent_posts_page_by_the_last_post_seen(post_store: PostStore) -> None:
+    authors = [author() for _ in range(4)]
+    newest_first = await make_posts(post_store, authors, 5)
+
+    seen: list[str] = []
+    before: PostId | None = None
+    while page := await post_store.recent_posts(author_ids=authors, before=before, limit=3):
+        seen.extend(p.id for p in page)
+        before = page[-1].id
+        # a post written meanwhile lands ahead of every page: it never shifts the next one
+        fresh = new_post(authors[0])
+        await post_store.create_post(post=fresh, outbox=created_message(fresh))
+    assert seen == newest_first
+
+
+async def test_recent_posts_filter_by_delivery(post_store: PostStore) -> None:
+    authors = [author() for _ in range(2)]
+    await make_posts(post_store, authors, 6)
+
+    all_posts = await post_store.recent_posts(author_ids=authors, before=None, limit=100)
+    for delivery in Delivery:
+        chosen = await post_store.recent_posts(author_ids=authors, before=None, limit=100, delivery=delivery)
+        assert chosen == [p for p in all_posts if p.delivery is delivery]
+        assert chosen
+    first_pulled = await post_store.recent_posts(
+        author_ids=authors, before=None, limit=2, delivery=Delivery.PULLED
+    )
+    assert first_pulled == [p for p in all_posts if p.delivery is Delivery.PULLED][:2]
+
+
+async def test_recent_posts_respect_limit_per_prolific_author(post_store: PostStore) -> None:
+    # one author with many recent posts must not crowd out the merge: the limit is global
+    prolific, quiet = author(), author()
+    old = new_post(quiet, at=datetime.now(UTC) - timedelta(days=1))
+    await post_store.create_post(post=old, outbox=created_message(old))
+    newest_first = await make_posts(post_store, [prolific], 30)
+
+    posts = await post_store.recent_posts(author_ids=[quiet, prolific], before=None, limit=10)
+    assert [p.id for p in posts] == newest_first[:10]
+    tail = await post_store.recent_posts(
+        author_ids=[quiet, prolific], before=PostId(newest_first[-1]), limit=10
+    )
+    assert tail == [old]
+
+
+async def test_recent_posts_of_many_authors(post_store: PostStore) -> None:
+    authors = [author() for _ in range(2000)]
+    newest_first = await make_posts(post_store, authors[::50], 3)  # 40 of them posted
+
+    posts = await post_store.recent_posts(author_ids=authors, before=None, limit=21)
+    assert [p.id for p in posts] == newest_first[:21]
+
+
+async def test_recent_posts_edge_cases(post_store: PostStore) -> None:
+    who = author()
+    newest_first = await make_posts(post_store, [who], 3)
+
+    assert await post_store.recent_posts(author_ids=[], before=None, limit=10) == []
+    assert await post_store.recent_posts(author_ids=[who], before=None, limit=0) == []
+    assert await post_store.recent_posts(author_ids=[UserId(new_id())], before=None, limit=10) == []
+    repeated = await post_store.recent_posts(author_ids=[who, who], before=None, limit=10)
+    assert [p.id for p in repeated] == newest_first
+    oldest = PostId(newest_first[-1])
+    assert await post_store.recent_posts(author_ids=[who], before=oldest, limit=10) == []

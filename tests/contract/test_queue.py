@@ -1,0 +1,191 @@
+"""Queue contract: at-least-once delivery, leases, dead letters, long polling and depth."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from contract_helpers import QueueConfig
+
+from murmur.domain import PermanentStoreError
+from murmur.storage.base import Queue, QueueDepth
+
+
+async def receive_all(queue: Queue, n: int = 10) -> list[bytes]:
+    return [m.body for m in await queue.receive(max_messages=n, wait_seconds=0)]
+
+
+async def test_sent_messages_are_received_in_order_and_gone_once_acked(queue: Queue) -> None:
+    await queue.send(bodies=[b"one", b"two", b"three"])
+
+    messages = await queue.receive(max_messages=10, wait_seconds=0)
+    assert [m.body for m in messages] == [b"one", b"two", b"three"]
+    assert [m.receive_count for m in messages] == [1, 1, 1]
+    assert len({m.receipt for m in messages}) == 3
+    await queue.ack(receipts=[m.receipt for m in messages])
+    assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)
+
+
+async def test_receive_takes_at_most_max_messages(queue: Queue) -> None:
+    await queue.send(bodies=[bytes([i]) for i in range(7)])
+
+    assert len(await queue.receive(max_messages=3, wait_seconds=0)) == 3
+    assert len(await queue.receive(max_messages=3, wait_seconds=0)) == 3
+    assert len(await queue.receive(max_messages=3, wait_seconds=0)) == 1
+    assert await queue.receive(max_messages=3, wait_seconds=0) == []
+
+
+async def test_a_received_message_is_hidden_then_delivered_again(
+    queue: Queue, queue_config: QueueConfig
+) -> None:
+    await queue.send(bodies=[b"work"])
+    first = await queue.receive(max_messages=1, wait_seconds=0)
+    assert await queue.receive(max_messages=1, wait_seconds=0) == []  # leased
+
+    await asyncio.sleep(queue_config.visibility_timeout_seconds + 0.1)
+    again = await queue.receive(max_messages=1, wait_seconds=0)
+    assert [(m.body, m.receive_count) for m in again] == [(b"work", 2)]
+    assert again[0].receipt != first[0].receipt
+
+
+async def test_a_stale_receipt_cannot_settle_a_redelivered_message(
+    queue: Queue, queue_config: QueueConfig
+) -> None:
+    await queue.send(bodies=[b"work"])
+    (stale,) = await queue.receive(max_messages=1, wait_seconds=0)
+    await asyncio.sleep(queue_config.visibility_timeout_seconds + 0.1)
+    (current,) = await queue.receive(max_messages=1, wait_seconds=0)
+
+    await queue.ack(receipts=[stale.receipt])
+    await queue.dead_letter(receipts=[stale.receipt])
+    await queue.retry_later(receipt=stale.receipt, delay_seconds=0)
+    assert await queue.depth() == QueueDepth(visible=0, in_flight=1, dead=0)
+    await queue.ack(receipts=[current.receipt])
+    assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)
+
+
+async def test_acking_twice_is_harmless(queue: Queue) -> None:
+    await queue.send(bodies=[b"a", b"b"])
+    first, _ = await queue.receive(max_messages=2, wait_seconds=0)
+    await queue.ack(receipts=[first.receipt])
+    await queue.ack(receipts=[first.receipt])
+    await queue.ack(receipts=[])
+    assert await queue.depth() == QueueDepth(visible=0, in_flight=1, dead=0)
+
+
+async def test_retry_later_hides_a_message_for_the_delay(queue: Queue) -> None:
+    await queue.send(bodies=[b"flaky"])
+    (message,) = await queue.receive(max_messages=1, wait_seconds=0)
+    await queue.retry_later(receipt=message.receipt, delay_seconds=0.3)
+
+    assert await queue.receive(max_messages=1, wait_seconds=0) == []
+    await asyncio.sleep(0.4)
+    again = await queue.receive(max_messages=1, wait_seconds=0)
+    assert [(m.body, m.receive_count) for m in again] == [(b"flaky", 2)]
+
+
+async def test_retry_now_makes_a_message_visible_at_once(queue: Queue) -> None:
+    await queue.send(bodies=[b"flaky"])
+    (message,) = await queue.receive(max_messages=1, wait_seconds=0)
+    await queue.retry_later(receipt=message.receipt, delay_seconds=0)
+
+    assert await receive_all(queue) == [b"flaky"]
+
+
+async def test_dead_letter_moves_messages_now(queue: Queue) -> None:
+    await queue.send(bodies=[b"poison", b"fine"])
+    poison, fine = await queue.receive(max_messages=2, wait_seconds=0)
+    await queue.dead_letter(receipts=[poison.receipt])
+
+    assert await queue.dead_letters(limit=10) == [b"poison"]
+    assert await queue.depth() == QueueDepth(visible=0, in_flight=1, dead=1)
+    await queue.ack(receipts=[fine.receipt])
+    assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=1)
+
+
+async def test_a_message_goes_to_dead_letters_after_max_receives(
+    queue: Queue, queue_config: QueueConfig
+) -> None:
+    await queue.send(bodies=[b"doomed"])
+    counts = []
+    for _ in range(queue_config.max_receives):
+        (message,) = await queue.receive(max_messages=1, wait_seconds=0)
+        counts.append(message.receive_count)
+        await queue.retry_later(receipt=message.receipt, delay_seconds=0)
+
+    assert counts == list(range(1, queue_config.max_receives + 1))
+    assert await queue.receive(max_messages=1, wait_seconds=0) == []
+    assert await queue.dead_letters(limit=10) == [b"doomed"]
+    assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=1)
+
+
+async def test_an_expired_lease_counts_as_a_delivery(queue: Queue, queue_config: QueueConfig) -> None:
+    # a worker that dies mid-task never settles its message: it comes back, until it is dead
+    await queue.send(bodies=[b"crashes the worker"])
+    for _ in range(queue_config.max_receives):
+        assert len(await queue.receive(max_messages=1, wait_seconds=0)) == 1
+        await asyncio.sleep(queue_config.visibility_timeout_seconds + 0.05)
+    assert await queue.receive(max_messages=1, wait_seconds=0) == []
+    assert await queue.dead_letters(limit=10) == [b"crashes the worker"]
+
+
+async def test_depth_counts_visible_in_flight_and_dead(queue: Queue) -> None:
+    await queue.send(bodies=[b"a", b"b", b"c", b"d"])
+    assert await queue.depth() == QueueDepth(visible=4, in_flight=0, dead=0)
+    a, b = await queue.receive(max_messages=2, wait_seconds=0)
+    assert await queue.depth() == QueueDepth(visible=2, in_flight=2, dead=0)
+    await queue.dead_letter(receipts=[a.receipt])
+    await queue.ack(receipts=[b.receipt])
+    assert await queue.depth() == QueueDepth(visible=2, in_flight=0, dead=1)
+
+
+async def test_dead_letters_are_listed_oldest_first_up_to_the_limit(queue: Queue) -> None:
+    await queue.send(bodies=[b"1", b"2", b"3"])
+    messages = await queue.receive(max_messages=3, wait_seconds=0)
+    await queue.dead_letter(receipts=[m.receipt for m in messages])
+    assert await queue.dead_letters(limit=2) == [b"1", b"2"]
+
+
+async def test_receive_long_polls_until_a_message_arrives(queue: Queue) -> None:
+    waiting = asyncio.create_task(queue.receive(max_messages=5, wait_seconds=10))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+
+    sent_at = time.monotonic()
+    await queue.send(bodies=[b"wake up"])
+    messages = await asyncio.wait_for(waiting, timeout=5)
+    assert [m.body for m in messages] == [b"wake up"]
+    assert time.monotonic() - sent_at < 1.0
+
+
+async def test_receive_long_polls_until_a_lease_runs_out(queue: Queue, queue_config: QueueConfig) -> None:
+    await queue.send(bodies=[b"slow"])
+    await queue.receive(max_messages=1, wait_seconds=0)
+
+    started = time.monotonic()
+    again = await queue.receive(max_messages=1, wait_seconds=queue_config.visibility_timeout_seconds + 5)
+    assert [m.body for m in again] == [b"slow"]
+    assert time.monotonic() - started < queue_config.visibility_timeout_seconds + 1.0
+
+
+async def test_an_empty_long_poll_returns_nothing_after_the_wait(queue: Queue) -> None:
+    started = time.monotonic()
+    assert await queue.receive(max_messages=5, wait_seconds=0.3) == []
+    assert 0.25 <= time.monotonic() - started < 2.0
+
+
+async def test_concurrent_receivers_never_share_a_message(queue: Queue) -> None:
+    receivers = [asyncio.create_task(queue.receive(max_messages=3, wait_seconds=2)) for _ in range(4)]
+    await asyncio.sleep(0.1)
+    await queue.send(bodies=[bytes([i]) for i in range(12)])
+    got: list[bytes] = []
+    for receiver in receivers:
+        got.extend(m.body for m in await receiver)
+    got.extend(await receive_all(queue, 12))
+    assert sorted(got) == [bytes([i]) for i in range(12)]
+
+
+async def test_a_malformed_receipt_is_refused(queue: Queue) -> None:
+    with pytest.raises(PermanentStoreError):
+        await queue.ack(receipts=["not a receipt"])

@@ -1,0 +1,96 @@
+"""UserStore contract."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from contract_helpers import new_id, new_user
+
+from murmur.domain import NotFound, ProfileUpdate, UserId, UsernameTaken
+from murmur.storage.base import UserStore
+
+
+async def test_a_created_user_reads_back_by_id_and_by_username(users_store: UserStore) -> None:
+    user = new_user("Alice")
+    await users_store.create_user(user=user, password_hash="hash-a")
+
+    assert await users_store.users_by_id(ids=[user.id]) == {user.id: user}
+    assert await users_store.user_by_username(username="Alice") == user
+    credentials = await users_store.credentials(username="Alice")
+    assert credentials is not None
+    assert (credentials.user, credentials.password_hash) == (user, "hash-a")
+
+
+async def test_usernames_match_case_insensitively(users_store: UserStore) -> None:
+    user = new_user("MixedCase")
+    await users_store.create_user(user=user, password_hash="h")
+
+    assert await users_store.user_by_username(username="mixedcase") == user
+    found = await users_store.credentials(username="MIXEDCASE")
+    assert found is not None and found.user == user
+    assert found.user.username == "MixedCase"  # stored as typed
+
+
+async def test_a_taken_username_is_refused_whatever_its_case(users_store: UserStore) -> None:
+    await users_store.create_user(user=new_user("taken"), password_hash="h")
+
+    with pytest.raises(UsernameTaken):
+        await users_store.create_user(user=new_user("TAKEN"), password_hash="h")
+    assert await users_store.count_users() == 1
+
+
+async def test_unknown_users_are_absent(users_store: UserStore) -> None:
+    user = new_user()
+    await users_store.create_user(user=user, password_hash="h")
+
+    found = await users_store.users_by_id(ids=[user.id, UserId(new_id()), UserId("not-an-id"), UserId("")])
+    assert found == {user.id: user}
+    assert await users_store.users_by_id(ids=[]) == {}
+    assert await users_store.user_by_username(username="nobody") is None
+    assert await users_store.credentials(username="nobody") is None
+
+
+async def test_users_by_id_answers_many_at_once(users_store: UserStore) -> None:
+    users = [new_user() for _ in range(300)]
+    for user in users:
+        await users_store.create_user(user=user, password_hash="h")
+
+    found = await users_store.users_by_id(ids=[u.id for u in users])
+    assert found == {u.id: u for u in users}
+    assert await users_store.count_users() == 300
+
+
+async def test_created_at_keeps_millisecond_precision(users_store: UserStore) -> None:
+    at = datetime(2026, 5, 4, 3, 2, 1, 123_456, tzinfo=UTC)
+    user = replace(new_user(), created_at=at)
+    await users_store.create_user(user=user, password_hash="h")
+
+    stored = (await users_store.users_by_id(ids=[user.id]))[user.id]
+    assert stored.created_at == datetime(2026, 5, 4, 3, 2, 1, 123_000, tzinfo=UTC)
+
+
+async def test_update_profile_sets_only_the_fields_given(users_store: UserStore) -> None:
+    user = new_user()
+    await users_store.create_user(user=user, password_hash="h")
+
+    renamed = await users_store.update_profile(user_id=user.id, update=ProfileUpdate(display_name="New Name"))
+    assert (renamed.display_name, renamed.bio) == ("New Name", "")
+    bio_set = await users_store.update_profile(user_id=user.id, update=ProfileUpdate(bio="Hello"))
+    assert (bio_set.display_name, bio_set.bio) == ("New Name", "Hello")
+    cleared = await users_store.update_profile(user_id=user.id, update=ProfileUpdate(bio=""))
+    assert cleared.bio == ""
+    assert await users_store.users_by_id(ids=[user.id]) == {user.id: cleared}
+    assert cleared == replace(user, display_name="New Name", bio="")
+
+
+async def test_update_profile_of_an_unknown_user_is_not_found(users_store: UserStore) -> None:
+    with pytest.raises(NotFound):
+        await users_store.update_profile(user_id=UserId(new_id()), update=ProfileUpdate(bio="x"))
+    with pytest.raises(NotFound):
+        await users_store.update_profile(user_id=UserId("nonsense"), update=ProfileUpdate(bio="x"))
+
+
+async def test_count_users_starts_at_zero(users_store: UserStore) -> None:
+    assert await users_store.count_users() == 0
