@@ -8,6 +8,7 @@ from api.context import Info
 from api.entities import parse_id, present
 from api.errors import bad_request
 from api.feed.types import Post
+from api.posts.types import prefetch_authors
 from api.relay import Connection, connection, decode_cursor, encode_cursor, page_size
 from murmur.domain import PostId
 
@@ -44,6 +45,7 @@ class FeedQuery:
         after_id, start = _resume_after(after, feed.cap)
         page = await feed.home_timeline(viewer=viewer, after=after_id, start=start, first=limit)
         posts = await context.loaders.posts.load_many(page.post_ids)
+        await prefetch_authors(info, posts)
         return connection(
             (
                 (encode_cursor(_CURSOR, post.id, page.start + index), present(Post, post))
