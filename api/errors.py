@@ -6,7 +6,8 @@
   error type of the same name, wherever the field's union holds that type.
 - Bad requests that are not part of a result type (a malformed cursor, `first`
   out of range, reading a timeline without logging in) raise `bad_request(...)`,
-  a GraphQLError, which error masking leaves visible. Anything else is masked.
+  a GraphQLError, which error masking leaves visible; so are domain errors
+  raised where no union holds them. Anything else is masked.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def bad_request(message: str) -> GraphQLError:
 
 
 def should_mask(error: GraphQLError) -> bool:
-    """Mask errors caused by an unexpected exception; keep GraphQL errors raised on purpose
-    (bad_request) and validation errors, which have no original exception."""
+    """Mask errors caused by an unexpected exception. Keep GraphQL errors raised on purpose
+    (bad_request), validation errors (no original exception), and domain errors: the core
+    raises those for the client to see (say, a store refusing a forged cursor)."""
     original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
+    return original is not None and not isinstance(original, (GraphQLError, domain.DomainError))

@@ -85,7 +85,7 @@ async def _user_page(
     limit = page_size(first, maximum=maximum)
     graph_cursor: str | None = None
     skip = 0
-    if after:
+    if after is not None:
         stored, skip_part = decode_cursor(after, kind, str, int)
         graph_cursor, skip = str(stored) or None, int(skip_part)
         if not 0 <= skip <= maximum:  # no edge cursor skips more than a page

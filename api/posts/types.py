@@ -46,7 +46,7 @@ class User(UserEntity):
         after: str | None = None,
     ) -> Connection[Post]:
         limit = page_size(first, maximum=info.context.settings.api.max_page_size)
-        before = domain.PostId(str(decode_cursor(after, _CURSOR, str)[0])) if after else None
+        before = None if after is None else domain.PostId(str(decode_cursor(after, _CURSOR, str)[0]))
         posts, has_next = await info.context.platform.feed.user_posts(
             author=root.id, before=before, first=limit
         )

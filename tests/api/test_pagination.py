@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from api_helpers import Client, make_settings
 
+from api.relay import encode_cursor
 from api.schema import build_schema
 from murmur.platform import open_platform
 from murmur.settings import Strategy
@@ -160,3 +161,15 @@ async def test_timeline_needs_a_login(client: Client) -> None:
     result = await client.execute(TIMELINE, None, first=1)
     assert result.errors is not None
     assert "Log in" in result.errors[0].message
+
+
+async def test_forged_follow_list_cursor_is_a_clean_error(client: Client) -> None:
+    _, user_id = await client.register("hub")
+    forged = encode_cursor("followers", "not-a-graph-cursor", 0)
+    result = await client.execute(
+        "query($id: ID!, $after: String) { user(id: $id) { followers(after: $after) { edges { cursor } } } }",
+        id=user_id,
+        after=forged,
+    )
+    assert result.errors is not None
+    assert result.errors[0].message == "Invalid cursor."  # the store's own answer, not masked
