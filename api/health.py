@@ -17,11 +17,18 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     runtime: Runtime | None = getattr(request.app.state, "runtime", None)
     if runtime is None:
-        return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
+        return JSONResponse({"ready": False, "waiting_for": ["startup"]}, status_code=503)
     stores = await runtime.platform.backends.ping()
-    ready = all(stores.values()) and runtime.seeded
-    body = {"ready": ready, "stores": stores, "seed": runtime.seed.value}
-    return JSONResponse(body, status_code=200 if ready else 503)
+    waiting_for = [name for name, answers in stores.items() if not answers]
+    if not runtime.seeded:
+        waiting_for.append("seed")
+    body = {
+        "ready": not waiting_for,
+        "waiting_for": waiting_for,
+        "stores": stores,
+        "seed": runtime.seed.value,
+    }
+    return JSONResponse(body, status_code=503 if waiting_for else 200)
 
 
 async def metrics(request: Request) -> Response:

@@ -36,6 +36,7 @@ async def test_readiness_waits_for_the_seed(tmp_path: Path, monkeypatch: pytest.
             waiting = await http.get("/readyz")
             assert waiting.status_code == 503
             assert waiting.json()["seed"] == "running"
+            assert waiting.json()["waiting_for"] == ["seed"]
             assert app.state.runtime.pool is None  # the workers wait for the seed
 
             release.set()
@@ -46,6 +47,7 @@ async def test_readiness_waits_for_the_seed(tmp_path: Path, monkeypatch: pytest.
             ready = (await http.get("/readyz")).json()
             assert ready["ready"] is True
             assert ready["seed"] == "done"
+            assert ready["waiting_for"] == []
             assert seeded == [platform]
             assert app.state.runtime.pool is not None
         assert app.state.runtime.pool is None  # stopped on shutdown
