@@ -10,7 +10,9 @@ LOG_PREFIX=system-deps
 
 packages_for() {
     case "$1" in
-        test) echo "" ;;
+        # redis-server: the Redis tests start their own (tests/servers), never the service;
+        # iproute2 (ip): brings up loopback in the private network namespace FalkorDB runs in.
+        test) echo "redis-server iproute2" ;;
         bench) echo "wrk" ;;
         lint) echo "" ;;
         ci) echo "make" ;;
@@ -35,5 +37,15 @@ if [ "${#missing[@]}" -eq 0 ]; then
 fi
 log "apt-get install ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages such as redis-server start their system service on install: the tests start
+# their own servers, so while installing, a policy-rc.d refuses service starts (101),
+# unless the machine already has its own policy.
+policy=/usr/sbin/policy-rc.d
+if ! as_root test -e "$policy"; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    trap 'as_root rm -f "$policy"' EXIT
+fi
+# update first: on a fresh machine the package lists are empty or stale
 as_root apt-get update -qq >&2
 as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
