@@ -5,8 +5,10 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -114,9 +116,28 @@ class Launch(Generic[T]):
     processes: list[ServerProcess]
     answers: Callable[[], bool]
     started_at: float = field(default_factory=time.monotonic)
+    _ready_after: Future[float] = field(default_factory=Future, init=False, repr=False)
 
-    def wait_ready(self, timeout: float) -> float:
-        """Block until the server answers; return seconds since its start."""
+    def watch(self, timeout: float) -> None:
+        """Ask whether it answers from a thread of its own, so that servers launched
+        together are probed together and each one's startup time is exact."""
+        threading.Thread(target=self._probe, args=(timeout,), name=f"probe-{self.name}", daemon=True).start()
+
+    def wait_ready(self) -> float:
+        """Block until the server answers (after watch()); return seconds since its start."""
+        return self._ready_after.result()
+
+    def _probe(self, timeout: float) -> None:
+        try:
+            self._ready_after.set_result(self._poll(timeout))
+        except ServerStartError as exc:
+            self._ready_after.set_exception(exc)
+        except Exception as exc:
+            self._ready_after.set_exception(
+                ServerStartError(f"asking {self.name} failed: {exc!r}", self.logs())
+            )
+
+    def _poll(self, timeout: float) -> float:
         deadline = self.started_at + timeout
         while True:
             for process in self.processes:

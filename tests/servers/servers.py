@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import http.client
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -254,6 +255,24 @@ def netns_usable() -> bool:
     return trial.returncode == 0
 
 
+def _free_bolt_port() -> int:
+    """A port FalkorDB can take for Bolt outside a namespace: free on every interface
+    (it binds [::] dual-stack) and at most 32767, as it silently starts no Bolt listener
+    above that, and the kernel's ephemeral ports (bind to 0) all are."""
+    rng = random.SystemRandom()
+    for _ in range(100):
+        port = rng.randrange(20000, 32768)
+        try:
+            with socket.socket(socket.AF_INET6) as v6, socket.socket() as v4:
+                v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                v6.bind(("::", port))
+                v4.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        return port
+    raise ServerStartError("no free port under 32768 for FalkorDB's Bolt listener")
+
+
 def _bolt_answers(port: int) -> bool:
     # Through the relay: it closes the connection until FalkorDB accepts.
     return _tcp_request(port, BOLT_HANDSHAKE, lambda reply: len(reply) == 4 and reply != bytes(4))
@@ -286,7 +305,7 @@ def launch_bolt() -> Launch[BoltServer]:
     workdir = _workdir("bolt")
     isolated = netns_usable()
     # In a namespace of its own every port is free, so fixed ones will do.
-    redis_port, bolt_port = (6379, 7687) if isolated else (free_port(), free_port())
+    redis_port, bolt_port = (6379, 7687) if isolated else (free_port(), _free_bolt_port())
     falkordb = [
         binary,
         *(
