@@ -41,7 +41,8 @@ PAGE_SIZE = 1024
 # a safety valve should the checkpointer fall behind; it normally keeps the WAL far smaller
 WRITER_AUTOCHECKPOINT_PAGES = 200_000
 WAL_SIZE_LIMIT_BYTES = 64 << 20  # the WAL file is truncated back to this after a checkpoint
-BUSY_TIMEOUT_MS = 5_000  # another process holding the write lock: wait this long, then retry later
+# another process holding the write lock: wait this long, then raise RetryableStoreError
+BUSY_TIMEOUT_SECONDS = 5.0
 
 # primary result codes worth retrying: busy or locked by someone else, disk full, I/O error
 _RETRYABLE_CODES = frozenset(
@@ -78,18 +79,24 @@ class Session:
         return [row[0] for row in await self.fetchall(sql, params)]
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one statement; the number of rows it changed."""
-        async with self.connection.execute(sql, params) as cursor:
-            return cursor.rowcount
+        """Run one statement; the number of rows it changed. One round trip to the connection's
+        thread (a cursor's rowcount would take a second one, to close the cursor)."""
+        before = self.connection.total_changes
+        await self.connection.execute_fetchall(sql, params)
+        return self.connection.total_changes - before
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         async with self.connection.executemany(sql, rows):
             pass
 
 
-async def _connect(path: Path, pragmas: Sequence[str]) -> Session:
-    # isolation_level=None: no implicit transactions; writes say BEGIN IMMEDIATE themselves
-    connection = await aiosqlite.connect(path, isolation_level=None)
+async def _connect(path: Path, pragmas: Sequence[str], busy_timeout_seconds: float) -> Session:
+    # isolation_level=None: no implicit transactions; writes say BEGIN IMMEDIATE themselves.
+    # check_same_thread=False: Session.execute reads total_changes from the event loop's
+    # thread, between statements (the connection's own thread is idle then).
+    connection = await aiosqlite.connect(
+        path, isolation_level=None, timeout=busy_timeout_seconds, check_same_thread=False
+    )
     try:
         for pragma in pragmas:
             await connection.execute_fetchall(f"PRAGMA {pragma}")
@@ -99,14 +106,15 @@ async def _connect(path: Path, pragmas: Sequence[str]) -> Session:
     return Session(connection)
 
 
-_COMMON_PRAGMAS = (f"busy_timeout = {BUSY_TIMEOUT_MS}", "temp_store = MEMORY")
+_COMMON_PRAGMAS = ("temp_store = MEMORY",)
 _WRITER_PRAGMAS = (
     f"page_size = {PAGE_SIZE}",  # before WAL: the page size of a WAL file is fixed
     "journal_mode = WAL",
     "synchronous = NORMAL",  # WAL + NORMAL: a crash loses no commit, power loss the last few
     f"wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}",
     f"journal_size_limit = {WAL_SIZE_LIMIT_BYTES}",
-    "cache_size = -65536",  # KiB
+    # KiB, a ceiling (pages are cached as they are read): a fan-out's random writes miss less
+    "cache_size = -262144",
     *_COMMON_PRAGMAS,
 )
 _READER_PRAGMAS = ("query_only = ON", "cache_size = -32768", *_COMMON_PRAGMAS)
@@ -128,7 +136,9 @@ class SqliteDatabase:
         self._writer = writer
         self._write_lock = asyncio.Lock()
         self._readers = list(readers)
-        self._idle_readers: asyncio.Queue[Session] = asyncio.Queue()
+        # last in, first out: the connection used last has its thread still awake, which
+        # halves a read's round trip against waking a sleeping one each time
+        self._idle_readers: asyncio.LifoQueue[Session] = asyncio.LifoQueue()
         for reader in self._readers:
             self._idle_readers.put_nowait(reader)
         self._checkpointer = checkpointer
@@ -138,19 +148,24 @@ class SqliteDatabase:
 
     @classmethod
     async def open(
-        cls, path: str | Path, *, readers: int = 3, checkpoint_interval_seconds: float = 0.5
+        cls,
+        path: str | Path,
+        *,
+        readers: int = 3,
+        checkpoint_interval_seconds: float = 0.5,
+        busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS,
     ) -> SqliteDatabase:
         """Open (creating if needed) the database file and bring its schema up to date."""
         path = Path(path)
         sessions: list[Session] = []
         try:
             with translated_errors():
-                writer = await _connect(path, _WRITER_PRAGMAS)
+                writer = await _connect(path, _WRITER_PRAGMAS, busy_timeout_seconds)
                 sessions.append(writer)
                 await _create_schema(writer)
                 for _ in range(max(1, readers)):
-                    sessions.append(await _connect(path, _READER_PRAGMAS))
-                checkpointer = await _connect(path, _COMMON_PRAGMAS)
+                    sessions.append(await _connect(path, _READER_PRAGMAS, busy_timeout_seconds))
+                checkpointer = await _connect(path, _COMMON_PRAGMAS, busy_timeout_seconds)
                 sessions.append(checkpointer)
         except BaseException:
             for session in sessions:

@@ -15,9 +15,10 @@ _COLUMNS = "id, author_id, body, created_at, delivery"
 
 # Newest `limit` posts by any of the authors, older than `before`. Each author's own
 # newest `limit` are found first (the `floor` walks at most `limit` entries of the
-# author's index), so the final sort handles authors x limit rows, however many posts
-# the authors have written. {filter} is empty or a literal delivery test: a literal lets
-# SQLite pick the partial index of pulled posts.
+# author's index), so the sort handles authors x limit ids however many posts the
+# authors have written, and all of it runs in covering indexes: only the `limit` posts
+# returned are read from the table. {filter_q} and {filter_p} are empty or a literal
+# delivery test: a literal lets SQLite pick the partial index of pulled posts.
 _RECENT_POSTS = """
 WITH authors AS (
     SELECT a.value AS author_id,
@@ -25,19 +26,22 @@ WITH authors AS (
              WHERE q.author_id = a.value AND q.id < :before {filter_q}
              ORDER BY q.id DESC LIMIT 1 OFFSET :limit - 1) AS floor
       FROM json_each(:authors) AS a
+),
+newest AS (
+    SELECT p.id
+      FROM authors AS a
+      JOIN posts AS p ON p.author_id = a.author_id AND p.id < :before AND p.id >= coalesce(a.floor, 0) {filter_p}
+     ORDER BY p.id DESC
+     LIMIT :limit
 )
-SELECT p.id, p.author_id, p.body, p.created_at, p.delivery
-  FROM authors AS a
-  JOIN posts AS p ON p.author_id = a.author_id AND p.id < :before AND p.id >= coalesce(a.floor, 0) {filter_p}
- ORDER BY p.id DESC
- LIMIT :limit
+SELECT id, author_id, body, created_at, delivery FROM posts WHERE id IN (SELECT id FROM newest) ORDER BY id DESC
 """
 _DELIVERY_FILTER = {
     None: "",
     Delivery.PUSHED: "AND {t}.delivery = 'pushed'",
     Delivery.PULLED: "AND {t}.delivery = 'pulled'",
 }
-_RECENT_POSTS_SQL = {
+RECENT_POSTS_SQL = {
     delivery: _RECENT_POSTS.format(filter_q=test.format(t="q"), filter_p=test.format(t="p"))
     for delivery, test in _DELIVERY_FILTER.items()
 }
@@ -110,7 +114,7 @@ class SqlitePostStore:
             return []
         before_key = cursor_id(before, field="before")
         rows = await self._db.fetchall(
-            _RECENT_POSTS_SQL[delivery],
+            RECENT_POSTS_SQL[delivery],
             {
                 "authors": json_array(authors),
                 "before": _NEWER_THAN_ANY if before_key is None else before_key,

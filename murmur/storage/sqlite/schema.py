@@ -26,9 +26,12 @@ TABLES = (
         created_at INTEGER NOT NULL,  -- ms; equal to id_time(id) for posts minted now
         delivery   TEXT NOT NULL      -- 'pushed' | 'pulled'
     )""",
-    "CREATE INDEX IF NOT EXISTS posts_by_author ON posts (author_id, id)",
+    # delivery too, so reads filtered by it are answered from the index alone
+    "CREATE INDEX IF NOT EXISTS posts_by_author ON posts (author_id, id, delivery)",
     # pull reads ask only for pulled posts; a partial index skips the pushed majority
-    "CREATE INDEX IF NOT EXISTS posts_pulled_by_author ON posts (author_id, id) WHERE delivery = 'pulled'",
+    # (delivery in it too, or SQLite prefers the covering posts_by_author and walks every post)
+    "CREATE INDEX IF NOT EXISTS posts_pulled_by_author ON posts (author_id, id, delivery)"
+    " WHERE delivery = 'pulled'",
     """CREATE TABLE IF NOT EXISTS outbox (
         seq      INTEGER PRIMARY KEY,  -- save order
         id       TEXT NOT NULL UNIQUE, -- chosen by the caller

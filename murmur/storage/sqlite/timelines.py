@@ -9,7 +9,7 @@ and its oldest entry goes in one set-wide DELETE.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from murmur.domain import PostId, TimelineEntry, UserId
 from murmur.storage.counting import counted
@@ -18,12 +18,10 @@ from murmur.storage.sqlite.database import Session, SqliteDatabase
 
 _NEWER_THAN_ANY = 1 << 62
 
-# adds each owner's delta to its size; the sizes after the change come back
-_RESIZE = """
+_SET_SIZES = """
 INSERT INTO timeline_sizes (owner, size)
 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
-ON CONFLICT (owner) DO UPDATE SET size = size + excluded.size
-RETURNING owner, size
+ON CONFLICT (owner) DO UPDATE SET size = excluded.size
 """
 # the common case: timelines one past the cap lose their oldest entry
 _TRIM_OLDEST = """
@@ -70,7 +68,7 @@ class SqliteTimelineStore:
                 " ON CONFLICT DO NOTHING RETURNING owner",
                 (post_id, author_id, json_array(keys)),
             )
-            await self._resize(tx, [(owner, 1) for owner in added])
+            await self._resize(tx, dict.fromkeys(added, 1))
 
     async def add_entries(self, *, owner: UserId, entries: Sequence[TimelineEntry]) -> None:
         key = require_id(owner)
@@ -80,7 +78,7 @@ class SqliteTimelineStore:
             return
         async with self._db.write() as tx:
             added = await tx.column(_INSERT_ENTRIES, (key, json_array(newest)))
-            await self._resize(tx, [(key, len(added))])
+            await self._resize(tx, {key: len(added)})
 
     async def remove_post(self, *, owners: Sequence[UserId], post_id: PostId) -> list[UserId]:
         post_key = parse_id(post_id)
@@ -93,7 +91,7 @@ class SqliteTimelineStore:
                 " RETURNING owner",
                 (json_array(keys), post_key),
             )
-            await self._resize(tx, [(owner, -1) for owner in removed])
+            await self._resize(tx, dict.fromkeys(removed, -1))
         return [UserId(str(owner)) for owner in removed]
 
     async def remove_author(self, *, owner: UserId, author_id: UserId) -> int:
@@ -104,7 +102,7 @@ class SqliteTimelineStore:
             removed = await tx.execute(
                 "DELETE FROM timelines WHERE owner = ? AND author_id = ?", (key, author_key)
             )
-            await self._resize(tx, [(key, -removed)])
+            await self._resize(tx, {key: -removed})
         return removed
 
     async def timeline(self, *, owner: UserId, before: PostId | None, limit: int) -> list[TimelineEntry]:
@@ -140,20 +138,31 @@ class SqliteTimelineStore:
                 (key, len(newest)),
             )
 
-    async def _resize(self, tx: Session, deltas: Sequence[tuple[int, int]]) -> None:
-        """Apply size changes, then trim every timeline they leave past the cap."""
-        deltas = [(owner, delta) for owner, delta in deltas if delta]
+    async def _resize(self, tx: Session, deltas: Mapping[int, int]) -> None:
+        """Apply size changes and trim every timeline they take past the cap.
+
+        Sizes are written only where they change: a push to a full timeline (the steady
+        state) trims it back to the cap, and its page of timeline_sizes stays clean.
+        """
+        deltas = {owner: delta for owner, delta in deltas.items() if delta}
         if not deltas:
             return
-        sizes = await tx.fetchall(_RESIZE, (json_array(deltas),))
-        over = [(owner, size - self.cap) for owner, size in sizes if size > self.cap]
-        if not over:
-            return
+        current: dict[int, int] = dict(
+            await tx.fetchall(
+                "SELECT owner, size FROM timeline_sizes WHERE owner IN (SELECT value FROM json_each(?))",
+                (json_array(deltas),),
+            )
+        )
+        sizes = {owner: current.get(owner, 0) + delta for owner, delta in deltas.items()}
+        over = [(owner, size - self.cap) for owner, size in sizes.items() if size > self.cap]
         one_over = [owner for owner, excess in over if excess == 1]
         if one_over:
             await tx.execute(_TRIM_OLDEST, (json_array(one_over),))
         await tx.executemany(_TRIM_OLDEST_N, [(owner, excess) for owner, excess in over if excess > 1])
-        await tx.execute(
-            "UPDATE timeline_sizes SET size = ? WHERE owner IN (SELECT value FROM json_each(?))",
-            (self.cap, json_array(owner for owner, _ in over)),
-        )
+        changed = [
+            (owner, min(size, self.cap))
+            for owner, size in sizes.items()
+            if min(size, self.cap) != current.get(owner, 0)
+        ]
+        if changed:
+            await tx.execute(_SET_SIZES, (json_array(changed),))

@@ -1,0 +1,239 @@
+"""What the SQLite backend promises beyond the contract: its file, transactions, concurrency and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from murmur.domain import (
+    Delivery,
+    IdGenerator,
+    PermanentStoreError,
+    Post,
+    PostId,
+    RetryableStoreError,
+    TimelineEntry,
+    UserId,
+)
+from murmur.storage.base import OutboxMessage
+from murmur.storage.sqlite import (
+    SqliteDatabase,
+    SqliteFollowGraph,
+    SqlitePostStore,
+    SqliteQueue,
+    SqliteTimelineStore,
+)
+from murmur.storage.sqlite.database import PAGE_SIZE
+from murmur.storage.sqlite.posts import RECENT_POSTS_SQL
+from murmur.storage.sqlite.schema import SCHEMA_VERSION
+
+ids = IdGenerator(node=5)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "murmur.db"
+
+
+@pytest.fixture
+async def db(path: Path) -> AsyncIterator[SqliteDatabase]:
+    database = await SqliteDatabase.open(path)
+    yield database
+    await database.close()
+
+
+async def test_the_file_is_wal_with_small_pages_and_versioned(db: SqliteDatabase) -> None:
+    assert await db.fetchone("PRAGMA journal_mode") == ("wal",)
+    assert await db.fetchone("PRAGMA page_size") == (PAGE_SIZE,)
+    assert await db.fetchone("PRAGMA user_version") == (SCHEMA_VERSION,)
+    await db.ping()
+
+
+async def test_reopening_keeps_the_data(path: Path) -> None:
+    first = await SqliteDatabase.open(path)
+    graph = SqliteFollowGraph(db=first)
+    a, b = UserId(ids.next_id()), UserId(ids.next_id())
+    await graph.follow(follower=a, followee=b)
+    await first.close()
+
+    again = await SqliteDatabase.open(path)
+    try:
+        assert await SqliteFollowGraph(db=again).follows(follower=a, followees=[b]) == {b}
+    finally:
+        await again.close()
+
+
+async def test_a_file_from_a_newer_schema_is_refused(path: Path) -> None:
+    with sqlite3.connect(path) as raw:
+        raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(PermanentStoreError, match="schema version"):
+        await SqliteDatabase.open(path)
+
+
+async def test_reads_go_on_while_a_write_is_open_and_see_the_last_commit(db: SqliteDatabase) -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_write() -> None:
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO follow_counts (user_id, followers) VALUES (1, 7)")
+            entered.set()
+            await release.wait()
+
+    writer = asyncio.create_task(slow_write())
+    await entered.wait()
+    reads = [db.fetchone("SELECT count(*) FROM follow_counts") for _ in range(6)]
+    assert await asyncio.wait_for(asyncio.gather(*reads), timeout=2) == [(0,)] * 6
+    release.set()
+    await writer
+    assert await db.fetchone("SELECT followers FROM follow_counts WHERE user_id = 1") == (7,)
+
+
+async def test_a_failed_write_leaves_nothing_behind(db: SqliteDatabase) -> None:
+    with pytest.raises(ZeroDivisionError):
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO follow_counts (user_id) VALUES (1)")
+            _ = 1 / 0
+    async with db.write() as tx:
+        await tx.execute("INSERT INTO follow_counts (user_id) VALUES (2)")
+    assert await db.fetchall("SELECT user_id FROM follow_counts") == [(2,)]
+
+
+async def test_a_cancelled_write_is_rolled_back_and_the_writer_freed(db: SqliteDatabase) -> None:
+    entered = asyncio.Event()
+
+    async def stuck_write() -> None:
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO follow_counts (user_id) VALUES (1)")
+            entered.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(stuck_write())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with asyncio.timeout(2):
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO follow_counts (user_id) VALUES (2)")
+    assert await db.fetchall("SELECT user_id FROM follow_counts") == [(2,)]
+
+
+async def test_concurrent_writers_are_serialised(db: SqliteDatabase) -> None:
+    graph = SqliteFollowGraph(db=db)
+    star = UserId(ids.next_id())
+    fans = [UserId(ids.next_id()) for _ in range(60)]
+    await asyncio.gather(*(graph.follow(follower=fan, followee=star) for fan in fans))
+    await asyncio.gather(*(graph.unfollow(follower=fan, followee=star) for fan in fans[:20]))
+
+    counts = await graph.follow_counts(user_ids=[star])
+    assert counts[star].followers == 40
+    assert set((await graph.followers(user_id=star, after=None, limit=100)).items) == set(fans[20:])
+
+
+async def test_a_constraint_violation_is_a_permanent_store_error(db: SqliteDatabase) -> None:
+    with pytest.raises(PermanentStoreError):
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO follow_counts (user_id) VALUES (1)")
+            await tx.execute("INSERT INTO follow_counts (user_id) VALUES (1)")
+
+
+async def test_a_malformed_id_in_a_write_is_a_permanent_store_error(db: SqliteDatabase) -> None:
+    with pytest.raises(PermanentStoreError):
+        await SqliteFollowGraph(db=db).follow(follower=UserId("x1"), followee=UserId(ids.next_id()))
+
+
+async def test_another_process_holding_the_write_lock_is_retryable(path: Path) -> None:
+    db = await SqliteDatabase.open(path, busy_timeout_seconds=0.1)
+    try:
+        with sqlite3.connect(path, isolation_level=None) as other:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(RetryableStoreError):
+                await SqliteFollowGraph(db=db).follow(
+                    follower=UserId(ids.next_id()), followee=UserId(ids.next_id())
+                )
+            other.execute("ROLLBACK")
+    finally:
+        await db.close()
+
+
+async def test_a_receiver_finds_messages_sent_by_another_process(path: Path) -> None:
+    here, there = await SqliteDatabase.open(path), await SqliteDatabase.open(path)
+    try:
+        receiver = SqliteQueue(
+            db=here, visibility_timeout_seconds=30, max_receives=3, poll_interval_seconds=0.1
+        )
+        sender = SqliteQueue(db=there, visibility_timeout_seconds=30, max_receives=3)
+        waiting = asyncio.create_task(receiver.receive(max_messages=1, wait_seconds=10))
+        await asyncio.sleep(0.05)
+        await sender.send(bodies=[b"from afar"])
+        messages = await asyncio.wait_for(waiting, timeout=1)  # within a poll interval, not the wait
+        assert [m.body for m in messages] == [b"from afar"]
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def test_named_queues_share_a_file_without_mixing(db: SqliteDatabase) -> None:
+    fanout = SqliteQueue(db=db, visibility_timeout_seconds=30, max_receives=3)
+    other = SqliteQueue(db=db, visibility_timeout_seconds=30, max_receives=3, name="other")
+    await fanout.send(bodies=[b"fanout"])
+    await other.send(bodies=[b"other"])
+    assert [m.body for m in await other.receive(max_messages=10, wait_seconds=0)] == [b"other"]
+    assert (await fanout.depth()).visible == 1
+
+
+@pytest.mark.parametrize("delivery", [None, *Delivery])
+async def test_recent_posts_reads_through_an_author_index(
+    db: SqliteDatabase, delivery: Delivery | None
+) -> None:
+    plan = await db.fetchall(
+        f"EXPLAIN QUERY PLAN {RECENT_POSTS_SQL[delivery]}", {"authors": "[1, 2]", "before": 10, "limit": 5}
+    )
+    details = " | ".join(row[-1] for row in plan)
+    expected = "posts_pulled_by_author" if delivery is Delivery.PULLED else "posts_by_author"
+    assert f"USING INDEX {expected}" in details or f"USING COVERING INDEX {expected}" in details, details
+    assert "SCAN p " not in details and "SCAN q " not in details, details
+
+
+async def test_timeline_sizes_always_match_the_entries(db: SqliteDatabase) -> None:
+    """Random writes on a tiny cap: the kept sizes equal a count of the rows, never above the cap."""
+    cap = 4
+    store = SqliteTimelineStore(db=db, cap=cap)
+    rng = random.Random(11)
+    owners = [UserId(ids.next_id()) for _ in range(6)]
+    authors = [UserId(ids.next_id()) for _ in range(3)]
+    posts: list[TimelineEntry] = []
+    for _ in range(300):
+        action = rng.random()
+        if action < 0.45 or not posts:
+            posts.append(TimelineEntry(post_id=PostId(ids.next_id()), author_id=rng.choice(authors)))
+            await store.add_to_timelines(owners=rng.sample(owners, 3), entry=posts[-1])
+        elif action < 0.6:
+            await store.add_entries(owner=rng.choice(owners), entries=rng.sample(posts, min(len(posts), 6)))
+        elif action < 0.75:
+            await store.remove_post(owners=owners, post_id=rng.choice(posts).post_id)
+        elif action < 0.85:
+            await store.remove_author(owner=rng.choice(owners), author_id=rng.choice(authors))
+        elif action < 0.9:
+            await store.replace(owner=rng.choice(owners), entries=rng.sample(posts, min(len(posts), 5)))
+        else:
+            await store.add_to_timelines(owners=owners, entry=rng.choice(posts))  # a redelivery
+        counted = dict(await db.fetchall("SELECT owner, count(*) FROM timelines GROUP BY owner"))
+        sizes = await store.timeline_sizes(owners=owners)
+        assert sizes == {owner: counted.get(int(owner), 0) for owner in owners}
+        assert max(sizes.values()) <= cap
+
+
+async def test_post_store_keeps_created_at_as_given(db: SqliteDatabase) -> None:
+    posts = SqlitePostStore(db=db)
+    post_id = PostId(ids.next_id())
+    at = datetime(2025, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
+    post = Post(id=post_id, author_id=UserId(ids.next_id()), body="b", created_at=at)
+    await posts.create_post(post=post, outbox=OutboxMessage(id="m", body=b""))
+    assert (await posts.posts_by_id(ids=[post_id]))[post_id].created_at == at
