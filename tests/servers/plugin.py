@@ -100,7 +100,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
 
 @pytest.fixture(scope="session")
 def _murmur_server_pool(request: pytest.FixtureRequest) -> Iterator[ServerPool]:
-    pool = ServerPool(request.config.stash.get(_NEEDED, frozenset()), STARTUP_TIMEOUT_SECONDS)
+    needed: frozenset[str] = request.config.stash.get(_NEEDED, frozenset())
+    pool = ServerPool(needed, STARTUP_TIMEOUT_SECONDS)
     request.config.stash[_STARTUP_SECONDS] = pool.startup_seconds
     try:
         yield pool

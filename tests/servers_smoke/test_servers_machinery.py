@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import plugin
+from tests.servers import servers
 from tests.servers._policy import server_unavailable
 from tests.servers._process import Launch, ServerStartError, spawn
 from tests.servers.plugin import ServerPool
@@ -56,7 +56,7 @@ def test_pool_retries_once_then_reports(tmp_path: Path, monkeypatch: pytest.Monk
         workdir.mkdir()
         return _crashing_launch(workdir)
 
-    monkeypatch.setitem(plugin.LAUNCHERS, "crasher", launcher)
+    monkeypatch.setitem(servers.LAUNCHERS, "crasher", launcher)
     pool = ServerPool(["crasher"], timeout=30)
     try:
         with pytest.raises(ServerStartError, match="exited with status 3"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import boto3
+import boto3  # type: ignore[import-untyped]
 import redis.asyncio as aioredis
 from neo4j import AsyncDriver
 from pymongo import AsyncMongoClient
