@@ -224,7 +224,9 @@ async def test_timeline_sizes_always_match_the_entries(db: SqliteDatabase) -> No
             await store.replace(owner=rng.choice(owners), entries=rng.sample(posts, min(len(posts), 5)))
         else:
             await store.add_to_timelines(owners=owners, entry=rng.choice(posts))  # a redelivery
-        counted = dict(await db.fetchall("SELECT owner, count(*) FROM timelines GROUP BY owner"))
+        counted: dict[int, int] = dict(
+            await db.fetchall("SELECT owner, count(*) FROM timelines GROUP BY owner")
+        )
         sizes = await store.timeline_sizes(owners=owners)
         assert sizes == {owner: counted.get(int(owner), 0) for owner in owners}
         assert max(sizes.values()) <= cap

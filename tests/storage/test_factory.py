@@ -1,0 +1,54 @@
+"""open_backends builds the embedded bundle from settings, and says plainly what is not built yet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from murmur.settings import Profile, Settings
+from murmur.storage.factory import open_backends
+from murmur.storage.memory import LocalEventBus, MemoryCache
+from murmur.storage.sqlite import (
+    SqliteDatabase,
+    SqliteFollowGraph,
+    SqlitePostStore,
+    SqliteQueue,
+    SqliteTimelineStore,
+    SqliteUserStore,
+)
+
+
+async def test_the_embedded_profile_is_one_sqlite_file_and_in_process_helpers(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "not" / "there" / "yet",
+        timeline_max=42,
+        workers={"visibility_timeout_seconds": 7, "max_receives": 2},
+    )
+    backends = await open_backends(settings)
+    try:
+        assert settings.sqlite_path.exists()
+        assert isinstance(backends.users, SqliteUserStore)
+        assert isinstance(backends.posts, SqlitePostStore)
+        assert isinstance(backends.graph, SqliteFollowGraph)
+        assert isinstance(backends.timelines, SqliteTimelineStore)
+        assert isinstance(backends.queue, SqliteQueue)
+        assert isinstance(backends.cache, MemoryCache)
+        assert isinstance(backends.bus, LocalEventBus)
+        assert backends.timelines.cap == 42
+        assert [type(r) for r in backends.resources] == [SqliteDatabase]
+        assert await backends.ping() == {"SqliteDatabase": True}
+
+        await backends.queue.send(bodies=[b"task"])
+        for _ in range(2):
+            (message,) = await backends.queue.receive(max_messages=1, wait_seconds=0)
+            await backends.queue.retry_later(receipt=message.receipt, delay_seconds=0)
+        assert await backends.queue.receive(max_messages=1, wait_seconds=0) == []  # max_receives=2
+    finally:
+        await backends.close()
+
+
+async def test_the_cloud_profile_is_not_built_yet(tmp_path: Path) -> None:
+    settings = Settings(profile=Profile.CLOUD, data_dir=tmp_path, auth={"jwt_secret": "s" * 32})
+    with pytest.raises(NotImplementedError, match="cloud"):
+        await open_backends(settings)
