@@ -71,6 +71,9 @@ class ServerPool:
         except ServerStartError as exc:
             self._failures[name] = exc
             return
+        except Exception as exc:  # e.g. OSError from Popen: this server's problem, not the requester's
+            self._failures[name] = ServerStartError(f"launching {name} failed: {exc!r}")
+            return
         launch.watch(self._timeout)
         self._launches[name] = launch
 

@@ -28,6 +28,7 @@ from ._process import Launch, ServerProcess, ServerStartError, free_port, requir
 
 HOST = "127.0.0.1"
 SCRIPTS = Path(sysconfig.get_path("scripts"))  # console scripts of the venv running pytest
+NO_PERSISTENCE = ("--save", "", "--appendonly", "no")  # redis-server flags: nothing written to disk
 
 
 @dataclass(frozen=True)
@@ -148,24 +149,9 @@ def launch_redis() -> Launch[RedisServer]:
         "redis-server", shutil.which("redis-server"), "install it with: scripts/system-deps.sh test"
     )
     workdir, port = _workdir("redis"), free_port()
-    process = spawn(
-        "redis-server",
-        # No config file, so nothing of the system service's; no persistence.
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            HOST,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        workdir,
-    )
+    # No config file, so nothing of the system service's.
+    argv = [binary, "--port", str(port), "--bind", HOST, *NO_PERSISTENCE, "--dir", str(workdir)]
+    process = spawn("redis-server", argv, workdir)
     info = RedisServer(HOST, port, process.log_path)
     answers = functools.partial(_tcp_request, port, b"PING\r\n", lambda reply: reply.startswith(b"+PONG"))
     return Launch("redis", info, workdir, [process], answers)
@@ -306,22 +292,8 @@ def launch_bolt() -> Launch[BoltServer]:
     isolated = netns_usable()
     # In a namespace of its own every port is free, so fixed ones will do.
     redis_port, bolt_port = (6379, 7687) if isolated else (free_port(), _free_bolt_port())
-    falkordb = [
-        binary,
-        *(
-            "--port",
-            str(redis_port),
-            "--bind",
-            HOST,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ),
-        *("--loadmodule", module, "BOLT_PORT", str(bolt_port)),
-    ]
+    falkordb = [binary, "--port", str(redis_port), "--bind", HOST, *NO_PERSISTENCE, "--dir", str(workdir)]
+    falkordb += ["--loadmodule", module, "BOLT_PORT", str(bolt_port)]
     if isolated:
         # One PID throughout (unshare and sh exec), so stopping it stops FalkorDB.
         falkordb = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "falkordb", *falkordb]
