@@ -40,10 +40,14 @@ def require_id(value: str) -> int:
     return n
 
 
-def cursor_id(value: str | None, field: str = "after") -> int | None:
-    """A paging cursor, which may come from a client: malformed is invalid input."""
+_ABOVE_EVERY_ID = 1 << 62
+
+
+def cursor_bound(value: str | None, field: str) -> int:
+    """The exclusive upper bound a paging cursor sets (it may come from a client: malformed
+    is invalid input); above every id when there is no cursor."""
     if value is None:
-        return None
+        return _ABOVE_EVERY_ID
     n = parse_id(value)
     if n is None:
         raise InvalidInput("Invalid cursor.", field=field)

@@ -9,8 +9,9 @@ never blocks on the database.
 The writer does not checkpoint the WAL as it commits (SQLite's default, every
 1000 pages): a big fan-out dirties pages all over the timelines table, and
 copying them back into the database after every transaction, with an fsync
-each time, doubled the cost of a push. A background task checkpoints instead,
-off the writer's path.
+each time, tripled the cost of a 100K-follower push. A background task
+checkpoints instead, once the writer pauses (or the WAL has grown large), so a
+burst of writes is copied back once, off the writer's path.
 """
 
 from __future__ import annotations
@@ -38,15 +39,27 @@ Params = Sequence[object] | Mapping[str, object]
 # cut a full-timeline push by a third against 4 KiB (bench/sqlite_push.py). Only takes
 # effect when the file is created.
 PAGE_SIZE = 1024
-# a safety valve should the checkpointer fall behind; it normally keeps the WAL far smaller
-WRITER_AUTOCHECKPOINT_PAGES = 200_000
+# the background checkpointer runs when no write began in a whole interval, or the WAL is this big
+CHECKPOINT_INTERVAL_SECONDS = 0.5
+CHECKPOINT_WAL_BYTES = 256 << 20
+# the writer's own checkpoint, a safety valve should the background one stop (~1 GB of 1 KiB pages)
+WRITER_AUTOCHECKPOINT_PAGES = 1_000_000
 WAL_SIZE_LIMIT_BYTES = 64 << 20  # the WAL file is truncated back to this after a checkpoint
 # another process holding the write lock: wait this long, then raise RetryableStoreError
 BUSY_TIMEOUT_SECONDS = 5.0
 
-# primary result codes worth retrying: busy or locked by someone else, disk full, I/O error
+# primary result codes worth retrying: another connection holds a lock, memory or disk ran
+# out, I/O failed, or the WAL lock protocol lost a race; everything else is the request's fault
 _RETRYABLE_CODES = frozenset(
-    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+    }
 )
 
 
@@ -135,6 +148,7 @@ class SqliteDatabase:
         self.path = path
         self._writer = writer
         self._write_lock = asyncio.Lock()
+        self._writes_begun = 0  # lets the checkpointer see whether the writer paused
         self._readers = list(readers)
         # last in, first out: the connection used last has its thread still awake, which
         # halves a read's round trip against waking a sleeping one each time
@@ -152,7 +166,7 @@ class SqliteDatabase:
         path: str | Path,
         *,
         readers: int = 3,
-        checkpoint_interval_seconds: float = 0.5,
+        checkpoint_interval_seconds: float = CHECKPOINT_INTERVAL_SECONDS,
         busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS,
     ) -> SqliteDatabase:
         """Open (creating if needed) the database file and bring its schema up to date."""
@@ -183,6 +197,7 @@ class SqliteDatabase:
     async def write(self) -> AsyncIterator[Session]:
         """A write transaction: committed if the block finishes, rolled back if it raises."""
         async with self._write_lock:
+            self._writes_begun += 1
             with translated_errors():
                 await self._writer.execute("BEGIN IMMEDIATE")
                 try:
@@ -235,12 +250,27 @@ class SqliteDatabase:
             await self._writer.execute("ROLLBACK")
 
     async def _checkpoint_periodically(self, interval: float) -> None:
+        wal = self.path.with_name(self.path.name + "-wal")
+        seen = checkpointed = self._writes_begun
         while True:
             await asyncio.sleep(interval)
+            writing, seen = self._writes_begun != seen, self._writes_begun
+            if seen == checkpointed:
+                continue  # nothing new to copy back
+            if writing and _size(wal) < CHECKPOINT_WAL_BYTES:
+                continue  # mid-burst: copy the pages back once, when the burst is over
             try:
                 await self.checkpoint()
+                checkpointed = seen
             except Exception:  # keep trying: the writer's own autocheckpoint is the backstop
                 log.warning("WAL checkpoint of %s failed", self.path, exc_info=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 async def _create_schema(writer: Session) -> None:

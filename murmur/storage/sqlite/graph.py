@@ -9,10 +9,8 @@ from typing import Literal
 from murmur.domain import Page, UserId
 from murmur.storage.base import FollowCounts
 from murmur.storage.counting import counted
-from murmur.storage.sqlite.codec import cursor_id, json_array, known_ids, parse_id, require_id
+from murmur.storage.sqlite.codec import cursor_bound, json_array, known_ids, parse_id, require_id
 from murmur.storage.sqlite.database import Session, SqliteDatabase
-
-_AFTER_EVERY_EDGE = 1 << 62
 
 # +1 or -1 to both ends of an edge
 _ADJUST_COUNTS = """
@@ -87,12 +85,12 @@ class SqliteFollowGraph:
         limit: int,
     ) -> Page[UserId]:
         """The edges at one end, newest first; the cursor is the seq of the last edge handed out."""
-        key, after_seq = parse_id(user_id), cursor_id(after)
+        key, bound = parse_id(user_id), cursor_bound(after, field="after")
         if key is None or limit <= 0:
             return Page(items=[])
         rows = await self._db.fetchall(
             f"SELECT {other_end}, seq FROM follows WHERE {end} = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-            (key, _AFTER_EVERY_EDGE if after_seq is None else after_seq, limit + 1),
+            (key, bound, limit + 1),
         )
         page = rows[:limit]
         return Page(

@@ -8,7 +8,15 @@ from collections.abc import Sequence
 from murmur.domain import Delivery, Post, PostId, UserId
 from murmur.storage.base import OutboxMessage
 from murmur.storage.counting import counted
-from murmur.storage.sqlite.codec import cursor_id, from_ms, json_array, known_ids, parse_id, require_id, to_ms
+from murmur.storage.sqlite.codec import (
+    cursor_bound,
+    from_ms,
+    json_array,
+    known_ids,
+    parse_id,
+    require_id,
+    to_ms,
+)
 from murmur.storage.sqlite.database import Row, Session, SqliteDatabase
 
 _COLUMNS = "id, author_id, body, created_at, delivery"
@@ -45,7 +53,6 @@ RECENT_POSTS_SQL = {
     delivery: _RECENT_POSTS.format(filter_q=test.format(t="q"), filter_p=test.format(t="p"))
     for delivery, test in _DELIVERY_FILTER.items()
 }
-_NEWER_THAN_ANY = 1 << 62
 
 
 def _post(row: Row) -> Post:
@@ -112,12 +119,11 @@ class SqlitePostStore:
         authors = known_ids(dict.fromkeys(author_ids))  # a repeated author would repeat posts
         if limit <= 0 or not authors:
             return []
-        before_key = cursor_id(before, field="before")
         rows = await self._db.fetchall(
             RECENT_POSTS_SQL[delivery],
             {
                 "authors": json_array(authors),
-                "before": _NEWER_THAN_ANY if before_key is None else before_key,
+                "before": cursor_bound(before, field="before"),
                 "limit": limit,
             },
         )

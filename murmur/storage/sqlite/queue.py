@@ -161,15 +161,15 @@ class SqliteQueue:
                 (self._name, now, max_messages),
             )
             spent = [message_id for message_id, count in candidates if count >= self._max_receives]
+            fresh = [message_id for message_id, count in candidates if count < self._max_receives]
             await _move_to_dead_letters(tx, spent)
-            rows = await tx.fetchall(
-                "UPDATE queue_messages SET visible_at = ?, receive_count = receive_count + 1"
-                " WHERE id IN (SELECT value FROM json_each(?)) RETURNING id, body, receive_count",
-                (
-                    now + self._visibility_timeout,
-                    json_array(message_id for message_id, count in candidates if count < self._max_receives),
-                ),
-            )
+            rows = []
+            if fresh:
+                rows = await tx.fetchall(
+                    "UPDATE queue_messages SET visible_at = ?, receive_count = receive_count + 1"
+                    " WHERE id IN (SELECT value FROM json_each(?)) RETURNING id, body, receive_count",
+                    (now + self._visibility_timeout, json_array(fresh)),
+                )
         chosen = {message_id: position for position, (message_id, _) in enumerate(candidates)}
         rows.sort(key=lambda row: chosen[row[0]])  # RETURNING has no order; keep the queue's
         return [

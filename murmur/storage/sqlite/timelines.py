@@ -13,10 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from murmur.domain import PostId, TimelineEntry, UserId
 from murmur.storage.counting import counted
-from murmur.storage.sqlite.codec import cursor_id, json_array, known_ids, parse_id, require_id
+from murmur.storage.sqlite.codec import cursor_bound, json_array, known_ids, parse_id, require_id
 from murmur.storage.sqlite.database import Session, SqliteDatabase
-
-_NEWER_THAN_ANY = 1 << 62
 
 _SET_SIZES = """
 INSERT INTO timeline_sizes (owner, size)
@@ -106,13 +104,13 @@ class SqliteTimelineStore:
         return removed
 
     async def timeline(self, *, owner: UserId, before: PostId | None, limit: int) -> list[TimelineEntry]:
-        key, before_key = parse_id(owner), cursor_id(before, field="before")
+        key, bound = parse_id(owner), cursor_bound(before, field="before")
         if key is None or limit <= 0:
             return []
         rows = await self._db.fetchall(
             "SELECT post_id, author_id FROM timelines WHERE owner = ? AND post_id < ?"
             " ORDER BY post_id DESC LIMIT ?",
-            (key, _NEWER_THAN_ANY if before_key is None else before_key, limit),
+            (key, bound, limit),
         )
         return [
             TimelineEntry(post_id=PostId(str(post)), author_id=UserId(str(author))) for post, author in rows
@@ -158,7 +156,9 @@ class SqliteTimelineStore:
         one_over = [owner for owner, excess in over if excess == 1]
         if one_over:
             await tx.execute(_TRIM_OLDEST, (json_array(one_over),))
-        await tx.executemany(_TRIM_OLDEST_N, [(owner, excess) for owner, excess in over if excess > 1])
+        further_over = [(owner, excess) for owner, excess in over if excess > 1]
+        if further_over:
+            await tx.executemany(_TRIM_OLDEST_N, further_over)
         changed = [
             (owner, min(size, self.cap))
             for owner, size in sizes.items()
