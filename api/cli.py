@@ -70,7 +70,9 @@ def serve(
         access_log=False,
         loop="uvloop",
         http="httptools",
-        ws="websockets",
+        ws="websockets-sansio",
+        # the HTTP body limit does not cover websocket frames
+        ws_max_size=settings.api.max_body_bytes,
     )
 
 

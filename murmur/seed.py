@@ -100,7 +100,6 @@ async def seed_demo_world(platform: Platform, *, seed: int) -> SeedReport:
     log.info("seeded %d follows", len(edges))
 
     posts = 0
-    outbox_ids: list[str] = []
     for author in ids:
         delivery = await platform.feed.strategy.delivery_for(author_id=author)
         for _ in range(rng.randint(0, 2 * settings.seed.posts_per_user)):
@@ -114,9 +113,9 @@ async def seed_demo_world(platform: Platform, *, seed: int) -> SeedReport:
                 post=Post(id=post_id, author_id=author, body=body, created_at=at, delivery=delivery),
                 outbox=outbox,
             )
-            outbox_ids.append(outbox.id)
+            # the rebuild below delivers it: a relay running meanwhile must not publish it too
+            await b.posts.outbox_published(ids=[outbox.id])
             posts += 1
-    await b.posts.outbox_published(ids=outbox_ids)  # the rebuild below delivers them
     if platform.feed.strategy.materialises:
         for owner in ids:
             await platform.fanout.rebuild(owner)

@@ -16,6 +16,7 @@ from murmur.domain import (
     IdGenerator,
     InvalidInput,
     Limits,
+    NotAuthenticated,
     NotFound,
     NotPostAuthor,
     Post,
@@ -56,6 +57,7 @@ class Feed:
             raise InvalidInput("A post cannot be empty.", field="body")
         if len(text) > self._limits.body_max:
             raise InvalidInput(f"A post is at most {self._limits.body_max} characters.", field="body")
+        await self._require_account(author)
         delivery = await self.strategy.delivery_for(author_id=author)
         post_id = PostId(self._ids.next_id())
         post = Post(id=post_id, author_id=author, body=text, created_at=id_time(post_id), delivery=delivery)
@@ -126,5 +128,14 @@ class Feed:
     async def _check_target(self, viewer: UserId, target: UserId) -> None:
         if target == viewer:
             raise CannotFollowSelf()
-        if not target.isdigit() or target not in await self._b.users.users_by_id(ids=[target]):
+        ids = [viewer, target] if target.isdigit() else [viewer]
+        found = await self._b.users.users_by_id(ids=ids)
+        if viewer not in found:
+            raise NotAuthenticated("Your account no longer exists.")
+        if target not in found:
             raise NotFound("user", target)
+
+    async def _require_account(self, user_id: UserId) -> None:
+        """A valid token can outlive its account (a wiped store under the same secret)."""
+        if user_id not in await self._b.users.users_by_id(ids=[user_id]):
+            raise NotAuthenticated("Your account no longer exists.")

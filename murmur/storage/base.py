@@ -127,7 +127,11 @@ class FollowGraph(Protocol):
         """Counts for every id asked for (zero for unknown ids)."""
 
     async def followers(self, *, user_id: UserId, after: str | None, limit: int) -> Page[UserId]:
-        """Who follows user_id, most recent first, in pages."""
+        """Who follows user_id, most recent first, in pages.
+
+        next_cursor is None exactly when no one is left after this page (so a
+        client's hasNextPage is exact, and fan-out knows it reached the end).
+        """
 
     async def following(self, *, user_id: UserId, after: str | None, limit: int) -> Page[UserId]:
         """Whom user_id follows, most recent first, in pages."""
