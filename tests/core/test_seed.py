@@ -18,7 +18,10 @@ async def test_the_demo_world_is_seeded_once_with_timelines_ready(tmp_path: Path
         assert counts.following > 0
         # the materialised timeline equals what pull computes from the same data
         page = await platform.feed.home_timeline(viewer=demo, after=None, start=0, first=50)
-        authors = [demo, *(await platform.backends.graph.following(user_id=demo, after=None, limit=1000)).items]
+        authors = [
+            demo,
+            *(await platform.backends.graph.following(user_id=demo, after=None, limit=1000)).items,
+        ]
         pulled = await platform.backends.posts.recent_posts(author_ids=authors, before=None, limit=50)
         assert page.post_ids == [p.id for p in pulled]
         assert page.post_ids

@@ -21,9 +21,12 @@ async def test_a_post_saved_by_a_process_that_died_is_fanned_out_after_restart(t
         await drain(platform)
         # what create_post does up to the commit, then the process is gone
         post_id = PostId(platform.ids.next_id())
-        outbox = OutboxMessage(id=f"{post_id}:created", body=codec.post_created(post_id, alice, Delivery.PUSHED))
+        outbox = OutboxMessage(
+            id=f"{post_id}:created", body=codec.post_created(post_id, alice, Delivery.PUSHED)
+        )
         await platform.backends.posts.create_post(
-            post=Post(id=post_id, author_id=alice, body="survives", created_at=id_time(post_id)), outbox=outbox
+            post=Post(id=post_id, author_id=alice, body="survives", created_at=id_time(post_id)),
+            outbox=outbox,
         )
     async with open_test_platform(settings) as restarted:
         assert await restarted.feed.relay_outbox(older_than_seconds=0) == 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,11 +47,16 @@ async def test_killing_a_worker_mid_fanout_loses_and_duplicates_nothing(tmp_path
         post = await platform.feed.create_post(author=author, body="to everyone")
 
         env = {**os.environ, **worker_env, "MURMUR_DATA_DIR": str(tmp_path), "MURMUR_FANOUT": "push"}
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "worker", "--concurrency", "1"],
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "api.cli",
+            "worker",
+            "--concurrency",
+            "1",
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         try:
             # kill it once it has delivered some pages but not all
@@ -63,9 +67,9 @@ async def test_killing_a_worker_mid_fanout_loses_and_duplicates_nothing(tmp_path
                     break
                 await asyncio.sleep(0.05)
             os.kill(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=10)
+            await asyncio.wait_for(worker.wait(), timeout=10)
         finally:
-            if worker.poll() is None:
+            if worker.returncode is None:
                 worker.kill()
         assert 500 <= delivered < FOLLOWERS, "the worker was not killed mid-fan-out"
         depth = await b.queue.depth()
