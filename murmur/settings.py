@@ -58,6 +58,79 @@ class WorkerSettings(BaseModel):
     outbox_grace_seconds: float = Field(default=5.0, ge=0)
 
 
+class MongoSettings(BaseModel):
+    """Users and posts: MongoDB, or Amazon DocumentDB (TLS with its CA bundle, retryWrites=false)."""
+
+    uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
+    database: str = "murmur"
+    tls_ca_file: Path | None = None
+    retry_writes: bool = True  # DocumentDB does not support retryable writes: set false there
+
+
+class NeptuneSettings(BaseModel):
+    """The follow graph: Amazon Neptune over Bolt (openCypher), or any Bolt server."""
+
+    uri: str = "bolt://127.0.0.1:8182"
+    iam_auth: bool = False  # sign the Bolt auth token with SigV4 (botocore credentials)
+    region: str = "us-east-1"
+    # Neptune and FalkorDB reject large Bolt messages: UNWIND batches stay under this many bytes
+    max_message_bytes: int = Field(default=4000, ge=512)
+
+
+class AwsSettings(BaseModel):
+    """DynamoDB (timelines) and SQS (the fan-out queue). Credentials come from the usual AWS chain."""
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = None  # a local stand-in (moto) in tests and `make stack`
+    timelines_table: str = "murmur-timelines"
+    fanout_queue: str = "murmur-fanout"
+    fanout_dead_letter_queue: str = "murmur-fanout-dlq"
+
+
+class RedisSettings(BaseModel):
+    """ElastiCache Redis: the read-through cache, hot timelines and live events."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    tls: bool = False
+    auth_token: SecretStr | None = None
+    hot_timelines: bool = True  # keep recently read timelines as capped sorted sets in front of DynamoDB
+
+
+class StoreChoice(BaseModel):
+    """Which technology backs each store. The profile sets the defaults; each can be overridden
+    (MURMUR_STORES__TIMELINES=sqlite, ...)."""
+
+    users: Literal["sqlite", "mongo"] | None = None
+    posts: Literal["sqlite", "mongo"] | None = None
+    graph: Literal["sqlite", "neptune"] | None = None
+    timelines: Literal["sqlite", "dynamodb"] | None = None
+    cache: Literal["memory", "redis"] | None = None
+    bus: Literal["local", "redis"] | None = None
+    queue: Literal["sqlite", "sqs"] | None = None
+
+    def resolved(self, profile: Profile) -> ResolvedStores:
+        cloud = profile is Profile.CLOUD
+        return ResolvedStores(
+            users=self.users or ("mongo" if cloud else "sqlite"),
+            posts=self.posts or ("mongo" if cloud else "sqlite"),
+            graph=self.graph or ("neptune" if cloud else "sqlite"),
+            timelines=self.timelines or ("dynamodb" if cloud else "sqlite"),
+            cache=self.cache or ("redis" if cloud else "memory"),
+            bus=self.bus or ("redis" if cloud else "local"),
+            queue=self.queue or ("sqs" if cloud else "sqlite"),
+        )
+
+
+class ResolvedStores(BaseModel):
+    users: Literal["sqlite", "mongo"]
+    posts: Literal["sqlite", "mongo"]
+    graph: Literal["sqlite", "neptune"]
+    timelines: Literal["sqlite", "dynamodb"]
+    cache: Literal["memory", "redis"]
+    bus: Literal["local", "redis"]
+    queue: Literal["sqlite", "sqs"]
+
+
 class SeedSettings(BaseModel):
     enabled: bool = True
     users: int = Field(default=300, ge=2)
@@ -79,6 +152,13 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     workers: WorkerSettings = WorkerSettings()
     seed: SeedSettings = SeedSettings()
+    stores: StoreChoice = StoreChoice()
+    mongo: MongoSettings = MongoSettings()
+    neptune: NeptuneSettings = NeptuneSettings()
+    aws: AwsSettings = AwsSettings()
+    redis: RedisSettings = RedisSettings()
+    # `murmur init` and start-up may create missing tables, queues and indexes
+    create_missing: bool = True
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Self:
@@ -101,6 +181,10 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return self.api.graphiql if self.api.graphiql is not None else not self.production
+
+    @property
+    def resolved_stores(self) -> ResolvedStores:
+        return self.stores.resolved(self.profile)
 
     @property
     def sqlite_path(self) -> Path:

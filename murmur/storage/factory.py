@@ -1,50 +1,180 @@
 """Build the stores a running Murmur uses from settings alone.
 
-Each profile's builder imports its drivers itself, so the embedded shape never
-loads a cloud client library (and a machine without them runs it fine).
+Each store is chosen on its own (settings.resolved_stores: the profile's
+defaults, overridable per store); stores of one technology share one client.
+Driver imports happen here, lazily, so the embedded shape never loads a cloud
+client library.
 """
 
 from __future__ import annotations
 
-from murmur.settings import Profile, Settings
+from typing import TYPE_CHECKING, TypeVar
+
+from murmur.settings import Settings
+from murmur.storage.base import (
+    Cache,
+    Closeable,
+    EventBus,
+    FollowGraph,
+    PostStore,
+    Queue,
+    TimelineStore,
+    UserStore,
+)
 from murmur.storage.bundle import Backends
+
+C = TypeVar("C", bound=Closeable)
+
+if TYPE_CHECKING:
+    from murmur.storage.mongo import MongoDatabase
+    from murmur.storage.redis import RedisConnection
+    from murmur.storage.sqlite import SqliteDatabase
+
+
+class _Connections:
+    """Opens each technology's client once, on first use, and remembers it for closing."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.opened: list[Closeable] = []
+        self._sqlite: SqliteDatabase | None = None
+        self._mongo: MongoDatabase | None = None
+        self._redis: RedisConnection | None = None
+
+    def keep(self, resource: C) -> C:
+        self.opened.append(resource)
+        return resource
+
+    async def sqlite(self) -> SqliteDatabase:
+        if self._sqlite is None:
+            from murmur.storage.sqlite import SqliteDatabase
+
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self._sqlite = self.keep(await SqliteDatabase.open(self.settings.sqlite_path))
+        return self._sqlite
+
+    async def mongo(self) -> MongoDatabase:
+        if self._mongo is None:
+            from murmur.storage.mongo import MongoDatabase
+
+            self._mongo = self.keep(
+                await MongoDatabase.open(self.settings.mongo, create_indexes=self.settings.create_missing)
+            )
+        return self._mongo
+
+    async def redis(self) -> RedisConnection:
+        if self._redis is None:
+            from murmur.storage.redis import RedisConnection
+
+            self._redis = self.keep(await RedisConnection.open(self.settings.redis))
+        return self._redis
 
 
 async def open_backends(settings: Settings) -> Backends:
-    """Open every store for settings.profile; close them with `await backends.close()`."""
-    if settings.profile is Profile.EMBEDDED:
-        return await _open_embedded(settings)
-    raise NotImplementedError(
-        f"the {settings.profile.value!r} profile's backends (MongoDB, Neptune, DynamoDB, Redis, SQS) "
-        f"are not implemented yet; run with MURMUR_PROFILE={Profile.EMBEDDED.value}"
+    """Open every store the settings choose; close them with `await backends.close()`."""
+    connections = _Connections(settings)
+    try:
+        return Backends(
+            users=await _users(connections),
+            posts=await _posts(connections),
+            graph=await _graph(connections),
+            timelines=await _timelines(connections),
+            cache=await _cache(connections),
+            bus=await _bus(connections),
+            queue=await _queue(connections),
+            resources=connections.opened,
+        )
+    except BaseException:
+        for resource in reversed(connections.opened):
+            await resource.close()
+        raise
+
+
+async def _users(c: _Connections) -> UserStore:
+    if c.settings.resolved_stores.users == "mongo":
+        from murmur.storage.mongo import MongoUserStore
+
+        return MongoUserStore(db=await c.mongo())
+    from murmur.storage.sqlite import SqliteUserStore
+
+    return SqliteUserStore(db=await c.sqlite())
+
+
+async def _posts(c: _Connections) -> PostStore:
+    if c.settings.resolved_stores.posts == "mongo":
+        from murmur.storage.mongo import MongoPostStore
+
+        return MongoPostStore(db=await c.mongo())
+    from murmur.storage.sqlite import SqlitePostStore
+
+    return SqlitePostStore(db=await c.sqlite())
+
+
+async def _graph(c: _Connections) -> FollowGraph:
+    if c.settings.resolved_stores.graph == "neptune":
+        from murmur.storage.neptune import NeptuneFollowGraph
+
+        return c.keep(await NeptuneFollowGraph.open(c.settings.neptune))
+    from murmur.storage.sqlite import SqliteFollowGraph
+
+    return SqliteFollowGraph(db=await c.sqlite())
+
+
+async def _timelines(c: _Connections) -> TimelineStore:
+    cap = c.settings.timeline_max
+    if c.settings.resolved_stores.timelines != "dynamodb":
+        from murmur.storage.sqlite import SqliteTimelineStore
+
+        return SqliteTimelineStore(db=await c.sqlite(), cap=cap)
+    from murmur.storage.dynamodb import DynamoTimelineStore
+
+    durable = c.keep(
+        await DynamoTimelineStore.open(c.settings.aws, cap=cap, create_missing=c.settings.create_missing)
     )
+    if c.settings.resolved_stores.cache != "redis" or not c.settings.redis.hot_timelines:
+        return durable
+    from murmur.storage.redis import RedisHotTimelines
+
+    return RedisHotTimelines(inner=durable, conn=await c.redis())
 
 
-async def _open_embedded(settings: Settings) -> Backends:
-    """Every store in one SQLite file, with the cache and the event bus in process."""
-    from murmur.storage.memory import LocalEventBus, MemoryCache
-    from murmur.storage.sqlite import (
-        SqliteDatabase,
-        SqliteFollowGraph,
-        SqlitePostStore,
-        SqliteQueue,
-        SqliteTimelineStore,
-        SqliteUserStore,
-    )
+async def _cache(c: _Connections) -> Cache:
+    if c.settings.resolved_stores.cache == "redis":
+        from murmur.storage.redis import RedisCache
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = await SqliteDatabase.open(settings.sqlite_path)
-    return Backends(
-        users=SqliteUserStore(db=db),
-        posts=SqlitePostStore(db=db),
-        graph=SqliteFollowGraph(db=db),
-        timelines=SqliteTimelineStore(db=db, cap=settings.timeline_max),
-        cache=MemoryCache(),
-        bus=LocalEventBus(),
-        queue=SqliteQueue(
-            db=db,
-            visibility_timeout_seconds=settings.workers.visibility_timeout_seconds,
-            max_receives=settings.workers.max_receives,
-        ),
-        resources=[db],
+        return RedisCache(conn=await c.redis())
+    from murmur.storage.memory import MemoryCache
+
+    return MemoryCache()
+
+
+async def _bus(c: _Connections) -> EventBus:
+    if c.settings.resolved_stores.bus == "redis":
+        from murmur.storage.redis import RedisEventBus
+
+        return RedisEventBus(conn=await c.redis())
+    from murmur.storage.memory import LocalEventBus
+
+    return LocalEventBus()
+
+
+async def _queue(c: _Connections) -> Queue:
+    workers = c.settings.workers
+    if c.settings.resolved_stores.queue == "sqs":
+        from murmur.storage.sqs import SqsQueue
+
+        return c.keep(
+            await SqsQueue.open(
+                c.settings.aws,
+                visibility_timeout_seconds=workers.visibility_timeout_seconds,
+                max_receives=workers.max_receives,
+                create_missing=c.settings.create_missing,
+            )
+        )
+    from murmur.storage.sqlite import SqliteQueue
+
+    return SqliteQueue(
+        db=await c.sqlite(),
+        visibility_timeout_seconds=workers.visibility_timeout_seconds,
+        max_receives=workers.max_receives,
     )

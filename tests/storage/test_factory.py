@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from murmur.settings import Profile, Settings
+from murmur.settings import Settings
 from murmur.storage.factory import open_backends
 from murmur.storage.memory import LocalEventBus, MemoryCache
 from murmur.storage.sqlite import (
@@ -46,9 +44,3 @@ async def test_the_embedded_profile_is_one_sqlite_file_and_in_process_helpers(tm
         assert await backends.queue.receive(max_messages=1, wait_seconds=0) == []  # max_receives=2
     finally:
         await backends.close()
-
-
-async def test_the_cloud_profile_is_not_built_yet(tmp_path: Path) -> None:
-    settings = Settings(profile=Profile.CLOUD, data_dir=tmp_path, auth={"jwt_secret": "s" * 32})
-    with pytest.raises(NotImplementedError, match="cloud"):
-        await open_backends(settings)

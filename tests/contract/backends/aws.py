@@ -1,0 +1,1 @@
+"""Contract-suite fixtures for the aws backends (see tests/contract/conftest.py)."""

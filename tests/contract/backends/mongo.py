@@ -1,0 +1,1 @@
+"""Contract-suite fixtures for the mongo backends (see tests/contract/conftest.py)."""

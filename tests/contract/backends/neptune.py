@@ -1,0 +1,1 @@
+"""Contract-suite fixtures for the neptune backends (see tests/contract/conftest.py)."""

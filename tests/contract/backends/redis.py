@@ -1,0 +1,1 @@
+"""Contract-suite fixtures for the redis backends (see tests/contract/conftest.py)."""
