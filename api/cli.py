@@ -104,6 +104,30 @@ def worker(
     asyncio.run(run())
 
 
+@app.command()
+def init() -> None:
+    """Create what the configured stores need if it is missing (tables, queues, indexes); idempotent."""
+    from murmur.storage.factory import open_backends
+
+    _logging()
+    settings = build_settings(create_missing=True)
+
+    async def run() -> dict[str, bool]:
+        backends = await open_backends(settings)
+        try:
+            return await backends.ping()
+        finally:
+            await backends.close()
+
+    answers = asyncio.run(run())
+    for store, technology in settings.resolved_stores.model_dump().items():
+        typer.echo(f"{store:10} {technology}")
+    for resource, ok in answers.items():
+        typer.echo(f"{resource:24} {'ready' if ok else 'NOT ANSWERING'}")
+    if not all(answers.values()):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 
