@@ -28,8 +28,8 @@ from murmur.storage.sqlite import (
 )
 
 IMPLEMENTATIONS: dict[str, list[str]] = {
-    "users_store": ["sqlite"],
-    "post_store": ["sqlite"],
+    "users_store": ["sqlite", "mongo"],
+    "post_store": ["sqlite", "mongo"],
     "graph": ["sqlite"],
     "timelines": ["sqlite"],
     "queue": ["sqlite"],

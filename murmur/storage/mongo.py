@@ -1,0 +1,397 @@
+"""Users and posts in MongoDB or Amazon DocumentDB, through pymongo's asyncio client.
+
+Ids are stored as 64-bit integers (`_id: int(id)`), so "newest first" is a numeric
+sort on `_id` and every lookup by id walks the primary index. Usernames are unique
+case-insensitively through a folded copy under a unique index, not a collation:
+DocumentDB has no collations. A post (or its deletion) and its outbox message are
+written in one multi-document transaction, which needs a replica set (DocumentDB
+clusters are one; so is SecantusDB in the tests).
+
+Driver errors become the domain's store errors: lost connections, timeouts, elections
+and write conflicts are RetryableStoreError, everything else PermanentStoreError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import re
+import string
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC
+from typing import Any, TypeVar
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
+
+from murmur.domain import (
+    Credentials,
+    Delivery,
+    InvalidInput,
+    NotFound,
+    PermanentStoreError,
+    Post,
+    PostId,
+    ProfileUpdate,
+    RetryableStoreError,
+    User,
+    UserId,
+    UsernameTaken,
+)
+from murmur.settings import MongoSettings
+from murmur.storage.base import OutboxMessage
+from murmur.storage.counting import counted
+
+Document = dict[str, Any]
+T = TypeVar("T")
+C = TypeVar("C", bound=type)
+
+# --- errors -----------------------------------------------------------------------------
+
+# Server codes worth retrying that pymongo raises as a plain OperationFailure: the node is
+# shutting down, stepping down or not primary, the network failed server-side, a time
+# limit hit, or two transactions wrote one document (WriteConflict).
+_RETRYABLE_CODES = frozenset({6, 7, 89, 91, 112, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436})
+
+
+def _retryable(exc: PyMongoError) -> bool:
+    return (
+        isinstance(exc, ConnectionFailure)  # AutoReconnect, NotPrimaryError, server selection timeouts
+        or exc.timeout
+        or exc.has_error_label("TransientTransactionError")
+        or exc.has_error_label("RetryableWriteError")
+        or (isinstance(exc, OperationFailure) and exc.code in _RETRYABLE_CODES)
+    )
+
+
+@contextlib.contextmanager
+def driver_errors() -> Iterator[None]:
+    """Raise driver errors as the domain's store errors (domain errors pass untouched)."""
+    try:
+        yield
+    except PyMongoError as exc:
+        error = RetryableStoreError if _retryable(exc) else PermanentStoreError
+        raise error(f"MongoDB: {exc}") from exc
+
+
+def _translating_driver_errors(cls: C) -> C:
+    """Class decorator: run every public coroutine method under driver_errors()."""
+
+    def translated(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(method)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with driver_errors():
+                return await method(*args, **kwargs)
+
+        return wrapper
+
+    for name, method in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.iscoroutinefunction(method):
+            setattr(cls, name, translated(method))
+    return cls
+
+
+# --- ids --------------------------------------------------------------------------------
+
+# A canonical decimal id of at most 18 digits always fits a signed 64-bit BSON integer.
+_CANONICAL_ID = re.compile(r"0|[1-9][0-9]{0,17}")
+
+
+def _key(value: str) -> int | None:
+    """The stored integer a domain id stands for; None for a string that cannot be one."""
+    return int(value) if _CANONICAL_ID.fullmatch(value) else None
+
+
+def _keys(values: Iterable[str]) -> list[int]:
+    return [key for key in map(_key, values) if key is not None]
+
+
+def _written_key(value: str) -> int:
+    """The key of a document being written: the caller vouches for the id."""
+    key = _key(value)
+    if key is None:
+        raise PermanentStoreError(f"malformed id {value!r}")
+    return key
+
+
+def _before_key(before: PostId) -> int:
+    """A paging cursor comes from a client: a malformed one is invalid input."""
+    key = _key(before)
+    if key is None:
+        raise InvalidInput("Invalid cursor.", field="before")
+    return key
+
+
+# --- the database -----------------------------------------------------------------------
+
+
+def client_options(settings: MongoSettings) -> dict[str, Any]:
+    """AsyncMongoClient keyword arguments. DocumentDB needs TLS with Amazon's CA bundle
+    and refuses retryable writes (retry_writes=false)."""
+    options: dict[str, Any] = {
+        "appname": "murmur",
+        "retryWrites": settings.retry_writes,
+        "tz_aware": True,  # BSON dates come back as aware UTC datetimes, like the domain's
+        "tzinfo": UTC,
+    }
+    if settings.tls_ca_file is not None:
+        options |= {"tls": True, "tlsCAFile": str(settings.tls_ca_file)}
+    return options
+
+
+_INDEXES: Mapping[str, Sequence[IndexModel]] = {
+    "users": [IndexModel([("username_lower", ASCENDING)], name="username_lower", unique=True)],
+    "posts": [
+        IndexModel([("author_id", ASCENDING), ("_id", ASCENDING)], name="posts_by_author"),
+        # pull reads ask only for pulled posts, a small minority. Its _id runs the other
+        # way so the two never share a key pattern, which servers before MongoDB 5.0 refuse.
+        IndexModel(
+            [("author_id", ASCENDING), ("_id", DESCENDING)],
+            name="pulled_posts_by_author",
+            partialFilterExpression={"delivery": Delivery.PULLED.value},
+        ),
+    ],
+    "outbox": [IndexModel([("saved_at", ASCENDING), ("_id", ASCENDING)], name="outbox_by_age")],
+}
+
+
+class MongoDatabase:
+    """One client (and its connection pool) and the database of users, posts and the outbox."""
+
+    def __init__(self, client: AsyncMongoClient[Document], database: str) -> None:
+        self.client = client
+        self.db: AsyncDatabase[Document] = client[database]
+        self.users: AsyncCollection[Document] = self.db["users"]
+        self.posts: AsyncCollection[Document] = self.db["posts"]
+        self.outbox: AsyncCollection[Document] = self.db["outbox"]
+
+    @classmethod
+    async def open(cls, settings: MongoSettings, *, create_indexes: bool) -> MongoDatabase:
+        """A client for settings (it connects on first use); with create_indexes, make
+        sure the indexes exist (creating an existing one is a no-op)."""
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            settings.uri.get_secret_value(), **client_options(settings)
+        )
+        database = cls(client, settings.database)
+        if create_indexes:
+            try:
+                await database.create_indexes()
+            except BaseException:
+                await client.close()
+                raise
+        return database
+
+    async def create_indexes(self) -> None:
+        with driver_errors():
+            for collection, indexes in _INDEXES.items():
+                await self.db[collection].create_indexes(list(indexes))
+
+    async def transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """Run work in one multi-document transaction; the driver retries it (and its
+        commit) on transient errors such as a write conflict."""
+        async with self.client.start_session() as session:
+            return await session.with_transaction(work)
+
+    async def ping(self) -> None:
+        with driver_errors():
+            await self.client.admin.command("ping")
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+# --- users ------------------------------------------------------------------------------
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_USER_FIELDS = {"username": True, "display_name": True, "bio": True, "created_at": True}
+
+
+def _folded(username: str) -> str:
+    """The username as the unique index compares it: ASCII letters folded, like SQLite's NOCASE."""
+    return username.translate(_ASCII_LOWER)
+
+
+def _in_index(exc: DuplicateKeyError, index: str) -> bool:
+    """Whether the duplicate is in that index: by keyPattern where the server sends it,
+    else by the index name the message always carries."""
+    return index in (exc.details or {}).get("keyPattern", {}) or f"index: {index}" in str(exc)
+
+
+def _user(doc: Document) -> User:
+    return User(
+        id=UserId(str(doc["_id"])),
+        username=doc["username"],
+        display_name=doc["display_name"],
+        bio=doc["bio"],
+        created_at=doc["created_at"],
+    )
+
+
+@counted("users")
+@_translating_driver_errors
+class MongoUserStore:
+    def __init__(self, *, db: MongoDatabase) -> None:
+        self._users = db.users
+
+    async def create_user(self, *, user: User, password_hash: str) -> None:
+        try:
+            await self._users.insert_one(
+                {
+                    "_id": _written_key(user.id),
+                    "username": user.username,
+                    "username_lower": _folded(user.username),
+                    "display_name": user.display_name,
+                    "bio": user.bio,
+                    "created_at": user.created_at,
+                    "password_hash": password_hash,
+                }
+            )
+        except DuplicateKeyError as exc:
+            # a clash on the id itself stays a PermanentStoreError: the caller mints another
+            if _in_index(exc, "username_lower"):
+                raise UsernameTaken(user.username) from None
+            raise
+
+    async def users_by_id(self, *, ids: Sequence[UserId]) -> dict[UserId, User]:
+        keys = _keys(ids)
+        if not keys:
+            return {}
+        users = [_user(doc) async for doc in self._users.find({"_id": {"$in": keys}}, _USER_FIELDS)]
+        return {user.id: user for user in users}
+
+    async def credentials(self, *, username: str) -> Credentials | None:
+        doc = await self._users.find_one(
+            {"username_lower": _folded(username)}, {**_USER_FIELDS, "password_hash": True}
+        )
+        return Credentials(user=_user(doc), password_hash=doc["password_hash"]) if doc else None
+
+    async def user_by_username(self, *, username: str) -> User | None:
+        doc = await self._users.find_one({"username_lower": _folded(username)}, _USER_FIELDS)
+        return _user(doc) if doc else None
+
+    async def update_profile(self, *, user_id: UserId, update: ProfileUpdate) -> User:
+        key = _key(user_id)
+        changes = {
+            field: value
+            for field, value in (("display_name", update.display_name), ("bio", update.bio))
+            if value is not None
+        }
+        doc = None
+        if key is not None and changes:
+            doc = await self._users.find_one_and_update(
+                {"_id": key}, {"$set": changes}, _USER_FIELDS, return_document=ReturnDocument.AFTER
+            )
+        elif key is not None:  # nothing to set ($set refuses an empty document)
+            doc = await self._users.find_one({"_id": key}, _USER_FIELDS)
+        if doc is None:
+            raise NotFound("user", user_id)
+        return _user(doc)
+
+    async def count_users(self) -> int:
+        return await self._users.count_documents({})
+
+
+# --- posts and the outbox -----------------------------------------------------------------
+
+
+def _post(doc: Document) -> Post:
+    return Post(
+        id=PostId(str(doc["_id"])),
+        author_id=UserId(str(doc["author_id"])),
+        body=doc["body"],
+        created_at=doc["created_at"],
+        delivery=Delivery(doc["delivery"]),
+    )
+
+
+def _outbox_document(message: OutboxMessage) -> Document:
+    # saved_at is this process's clock in float seconds, as outbox_pending compares it
+    return {"_id": message.id, "body": message.body, "saved_at": time.time()}
+
+
+@counted("posts")
+@_translating_driver_errors
+class MongoPostStore:
+    def __init__(self, *, db: MongoDatabase) -> None:
+        self._db = db
+        self._posts = db.posts
+        self._outbox = db.outbox
+
+    async def create_post(self, *, post: Post, outbox: OutboxMessage) -> None:
+        doc = {
+            "_id": _written_key(post.id),
+            "author_id": _written_key(post.author_id),
+            "body": post.body,
+            "created_at": post.created_at,
+            "delivery": post.delivery.value,
+        }
+        message = _outbox_document(outbox)
+
+        async def write(session: AsyncClientSession) -> None:
+            await self._posts.insert_one(doc, session=session)
+            await self._outbox.insert_one(message, session=session)
+
+        await self._db.transaction(write)
+
+    async def delete_post(self, *, post_id: PostId, outbox: OutboxMessage) -> Post | None:
+        key = _key(post_id)
+        if key is None:
+            return None
+
+        async def delete(session: AsyncClientSession) -> Document | None:
+            doc = await self._posts.find_one_and_delete({"_id": key}, session=session)
+            if doc is not None:  # nothing deleted, nothing to announce
+                await self._outbox.insert_one(_outbox_document(outbox), session=session)
+            return doc
+
+        deleted = await self._db.transaction(delete)
+        return _post(deleted) if deleted is not None else None
+
+    async def posts_by_id(self, *, ids: Sequence[PostId]) -> dict[PostId, Post]:
+        keys = _keys(ids)
+        if not keys:
+            return {}
+        posts = [_post(doc) async for doc in self._posts.find({"_id": {"$in": keys}})]
+        return {post.id: post for post in posts}
+
+    async def recent_posts(
+        self,
+        *,
+        author_ids: Sequence[UserId],
+        before: PostId | None,
+        limit: int,
+        delivery: Delivery | None = None,
+    ) -> list[Post]:
+        authors = _keys(dict.fromkeys(author_ids))
+        if limit <= 0 or not authors:  # a limit of 0 would mean "no limit" to the server
+            return []
+        query: Document = {"author_id": {"$in": authors}}
+        if before is not None:
+            query["_id"] = {"$lt": _before_key(before)}
+        if delivery is not None:
+            query["delivery"] = delivery.value  # a literal, so the partial index of pulled posts can serve
+        cursor = self._posts.find(query).sort("_id", DESCENDING).limit(limit)
+        return [_post(doc) async for doc in cursor]
+
+    async def count_posts(self) -> int:
+        return await self._posts.count_documents({})
+
+    async def outbox_pending(self, *, older_than_seconds: float, limit: int) -> list[OutboxMessage]:
+        if limit <= 0:
+            return []
+        cursor = (
+            self._outbox.find({"saved_at": {"$lte": time.time() - older_than_seconds}})
+            .sort([("saved_at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [OutboxMessage(id=doc["_id"], body=bytes(doc["body"])) async for doc in cursor]
+
+    async def outbox_published(self, *, ids: Sequence[str]) -> None:
+        # Deleted, as SQLite does: the outbox holds only what is still to be sent.
+        if ids:
+            await self._outbox.delete_many({"_id": {"$in": list(ids)}})
