@@ -30,7 +30,7 @@ from murmur.storage.sqlite import (
 IMPLEMENTATIONS: dict[str, list[str]] = {
     "users_store": ["sqlite", "mongo"],
     "post_store": ["sqlite", "mongo"],
-    "graph": ["sqlite"],
+    "graph": ["sqlite", "neptune"],
     "timelines": ["sqlite"],
     "queue": ["sqlite"],
     "cache": ["memory"],
