@@ -31,10 +31,10 @@ IMPLEMENTATIONS: dict[str, list[str]] = {
     "users_store": ["sqlite", "mongo"],
     "post_store": ["sqlite", "mongo"],
     "graph": ["sqlite", "neptune"],
-    "timelines": ["sqlite"],
+    "timelines": ["sqlite", "redis_hot"],
     "queue": ["sqlite"],
-    "cache": ["memory"],
-    "bus": ["local"],
+    "cache": ["memory", "redis"],
+    "bus": ["local", "redis"],
 }
 
 

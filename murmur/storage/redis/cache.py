@@ -1,0 +1,44 @@
+"""The read-through cache in Redis: values under the connection's key prefix, each with a TTL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from murmur.storage.counting import counted
+from murmur.storage.redis.connection import NO_ANSWER, RedisConnection
+
+STORE = "cache"
+
+
+@counted(STORE)
+class RedisCache:
+    """A Redis that cannot answer is a miss; a delete it cannot take is owed (see connection)."""
+
+    def __init__(self, *, conn: RedisConnection) -> None:
+        self._conn = conn
+
+    async def get_many(self, *, keys: Sequence[str]) -> dict[str, bytes]:
+        if not keys:
+            return {}
+        values = await self._conn.call(
+            lambda: self._conn.client.mget([self._conn.key(k) for k in keys]),
+            store=STORE,
+            operation="get_many",
+        )
+        if values is NO_ANSWER:
+            return {}
+        return {key: value for key, value in zip(keys, values, strict=True) if isinstance(value, bytes)}
+
+    async def set_many(self, *, items: Mapping[str, bytes], ttl_seconds: int) -> None:
+        if ttl_seconds <= 0:  # as the in-process cache: a non-positive TTL keeps nothing
+            await self.delete(keys=list(items))
+            return
+        if not items:
+            return
+        pipe = self._conn.client.pipeline(transaction=False)
+        for key, value in items.items():
+            pipe.set(self._conn.key(key), value, ex=ttl_seconds)
+        await self._conn.call(pipe.execute, store=STORE, operation="set_many")
+
+    async def delete(self, *, keys: Sequence[str]) -> None:
+        await self._conn.forget([self._conn.key(k) for k in keys], store=STORE, operation="delete")
