@@ -57,8 +57,9 @@ TABLES = (
     )""",
     # materialised timelines ------------------------------------------------------------
     # Clustered by owner, so a timeline read is one short range scan. No index on
-    # author: remove_author scans one owner's range, which the cap keeps short, and an
-    # extra index would double the random page writes of every fan-out.
+    # (owner, author_id): remove_author scans one owner's range, which the cap keeps
+    # short (50 us at 800 entries, 25 us with the index), while the index doubled the
+    # cost of a fan-out (a second set of random page writes per owner).
     """CREATE TABLE IF NOT EXISTS timelines (
         owner     INTEGER NOT NULL,
         post_id   INTEGER NOT NULL,
