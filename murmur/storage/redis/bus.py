@@ -47,22 +47,14 @@ class RedisEventBus:
         """Yields once Redis has confirmed every channel, so whatever is published after
         entering is delivered. Raises RetryableStoreError if Redis cannot be reached."""
         buffer = LocalSubscription(self._max_pending)
-        pubsub = self._conn.pubsub()
         names = {self._conn.key(channel): channel for channel in channels}
-        reader = _Reader(pubsub, names, buffer)
-        if not names:  # nothing to hear: Redis refuses a SUBSCRIBE without channels
+        if not names:  # nothing to hear (and Redis refuses a SUBSCRIBE without channels)
             yield buffer
             return
+        pubsub = self._conn.pubsub()
+        reader = _Reader(pubsub, names, buffer)
         try:
-            try:
-                await pubsub.subscribe(*names)
-                reader.start()
-                async with asyncio.timeout(SOCKET_TIMEOUT_SECONDS * 5):
-                    await reader.confirmed.wait()
-            except (*REDIS_ERRORS, TimeoutError) as exc:
-                raise RetryableStoreError(
-                    f"live events are unavailable: Redis did not subscribe ({exc!r})"
-                ) from exc
+            await reader.start()
             yield buffer
         finally:
             await reader.stop()
@@ -80,11 +72,20 @@ class _Reader:
         self._names = names  # prefixed channel -> the subscriber's name for it
         self._buffer = buffer
         self._unconfirmed = set(names)
-        self.confirmed = asyncio.Event()
+        self._confirmed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="redis-subscription")
+    async def start(self) -> None:
+        """Subscribe, and return once Redis has confirmed every channel."""
+        try:
+            await self._pubsub.subscribe(*self._names)
+            self._task = asyncio.create_task(self._run(), name="redis-subscription")
+            async with asyncio.timeout(SOCKET_TIMEOUT_SECONDS * 5):
+                await self._confirmed.wait()
+        except (*REDIS_ERRORS, TimeoutError) as exc:
+            raise RetryableStoreError(
+                f"live events are unavailable: Redis did not subscribe ({exc!r})"
+            ) from exc
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -110,4 +111,4 @@ class _Reader:
             elif message["type"] == "subscribe":
                 self._unconfirmed.discard(message["channel"].decode())
                 if not self._unconfirmed:
-                    self.confirmed.set()
+                    self._confirmed.set()

@@ -93,7 +93,9 @@ class RedisConnection:
         self._settling = asyncio.Lock()
 
     @classmethod
-    async def open(cls, settings: RedisSettings, *, prefix: str = "murmur:") -> RedisConnection:
+    async def open(
+        cls, settings: RedisSettings, *, prefix: str = "murmur:", pause_seconds: float = 1.0
+    ) -> RedisConnection:
         """Connect; an unreachable Redis is an outage the stores ride out, a refused
         password or command is a deployment error and raises."""
         options = client_options(settings)
@@ -103,7 +105,7 @@ class RedisConnection:
             )
         )
         subscriber = Redis.from_pool(ConnectionPool(max_connections=SUBSCRIBER_CONNECTIONS, **options))
-        conn = cls(client=client, subscriber=subscriber, prefix=prefix)
+        conn = cls(client=client, subscriber=subscriber, prefix=prefix, pause_seconds=pause_seconds)
         try:
             await conn.ping()
         except (AuthenticationError, ResponseError):
@@ -180,7 +182,9 @@ class RedisConnection:
         self._owed.update(keys)
         if len(self._owed) > OWED_KEYS_LIMIT:
             log.error(
-                "over %d Redis keys owed a delete: everything under %r will be", OWED_KEYS_LIMIT, self.prefix
+                "over %d Redis keys owed a delete: deleting all under %r instead",
+                OWED_KEYS_LIMIT,
+                self.prefix,
             )
             self._owed.clear()
             self._purge_owed = True
@@ -199,7 +203,7 @@ class RedisConnection:
             self._owed.difference_update(batch)
 
     async def _purge(self) -> None:
-        batch: list[str] = []
+        batch: list[bytes] = []
         async for key in self.client.scan_iter(match=self.prefix + "*", count=DELETE_BATCH):
             batch.append(key)
             if len(batch) == DELETE_BATCH:

@@ -233,9 +233,8 @@ class RedisHotTimelines:
     async def timeline(self, *, owner: UserId, before: PostId | None, limit: int) -> list[TimelineEntry]:
         bound = None if before is None else _score(before)
         if limit <= 0 or _score(owner) is None or (before is not None and bound is None):
-            return await self._inner.timeline(
-                owner=owner, before=before, limit=limit
-            )  # its answer to odd input
+            # the durable store's answer to odd input (an empty page, or its error for a bad cursor)
+            return await self._inner.timeline(owner=owner, before=before, limit=limit)
         upper = "+inf" if bound is None else f"({bound}"
         key = self._key(owner)
         members = await self._conn.call(

@@ -1,0 +1,593 @@
+"""The Redis backends beyond the contract: Redis is only a cache (flushes, outages and
+stale copies change no answer), hot timelines under concurrent fills, pub/sub across
+connections, and the TLS and AUTH settings."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import inspect
+import os
+import random
+import signal
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from redis.asyncio.connection import SSLConnection
+from redis.exceptions import AuthenticationError
+
+from murmur.domain import IdGenerator, Post, PostId, RetryableStoreError, TimelineEntry, UserId
+from murmur.metrics import store_operation_counts
+from murmur.settings import RedisSettings
+from murmur.storage.base import OutboxMessage, TimelineStore
+from murmur.storage.cached import CachedPostStore
+from murmur.storage.redis import RedisCache, RedisConnection, RedisEventBus, RedisHotTimelines, connection
+from murmur.storage.redis.connection import client_options
+from murmur.storage.sqlite import SqliteDatabase, SqlitePostStore, SqliteTimelineStore
+from tests.servers import RedisServer
+from tests.servers._process import ServerProcess, free_port, spawn
+from tests.servers.servers import NO_PERSISTENCE
+
+ids = IdGenerator(node=5)
+
+
+def new_id(at: dt.datetime | None = None) -> str:
+    return ids.next_id(at)
+
+
+def entries(n: int, author: str | None = None) -> list[TimelineEntry]:
+    """n entries, oldest first."""
+    return [TimelineEntry(PostId(new_id()), UserId(author or new_id())) for _ in range(n)]
+
+
+async def eventually(check: Callable[[], Awaitable[object] | object], expected: object = True) -> None:
+    """Wait (under the caller's timeout) until check() returns expected."""
+    while True:
+        got = check()
+        if (await got if inspect.isawaitable(got) else got) == expected:
+            return
+        await asyncio.sleep(0.02)
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, to flush, stop, freeze and restart."""
+
+    def __init__(self, workdir: Path, *args: str, tls: bool = False) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        # with TLS, plain TCP is off: a client without TLS cannot talk to it
+        self.listen = ["--port", "0", "--tls-port", str(self.port)] if tls else ["--port", str(self.port)]
+        self.args = args
+        self.process: ServerProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        argv = [
+            "redis-server",
+            *self.listen,
+            "--bind",
+            "127.0.0.1",
+            *NO_PERSISTENCE,
+            "--dir",
+            str(self.workdir),
+        ]
+        self.process = spawn("redis", [*argv, *self.args], self.workdir)
+        deadline = time.monotonic() + 10
+        while not self._accepts():
+            assert self.process.popen.poll() is None, self.process.log_path.read_text()
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+
+    def _accepts(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        os.kill(self.process.popen.pid, sig)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.process is not None:
+            server.signal(signal.SIGCONT)  # in case a test froze it
+        server.stop()
+
+
+async def open_conn(url: str, *, prefix: str = "murmur:", pause_seconds: float = 1.0) -> RedisConnection:
+    return await RedisConnection.open(RedisSettings(url=url), prefix=prefix, pause_seconds=pause_seconds)
+
+
+@pytest.fixture
+async def conn(private_redis: PrivateRedis) -> AsyncIterator[RedisConnection]:
+    conn = await open_conn(private_redis.url, pause_seconds=0.2)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def sqlite(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    db = await SqliteDatabase.open(tmp_path / "durable.db")
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+def durable(sqlite: SqliteDatabase) -> SqliteTimelineStore:
+    return SqliteTimelineStore(db=sqlite, cap=5)
+
+
+@pytest.fixture
+def hot(durable: SqliteTimelineStore, conn: RedisConnection) -> RedisHotTimelines:
+    return RedisHotTimelines(inner=durable, conn=conn)
+
+
+async def is_hot(conn: RedisConnection, owner: str) -> bool:
+    return await conn.client.zscore(conn.key(f"timeline:{owner}"), "!") is not None
+
+
+# --- Redis is only a cache ----------------------------------------------------------------
+
+
+async def test_flushall_midway_changes_no_cached_answer(
+    conn: RedisConnection, sqlite: SqliteDatabase
+) -> None:
+    posts = CachedPostStore(inner=SqlitePostStore(db=sqlite), cache=RedisCache(conn=conn))
+    author = UserId(new_id())
+    created = []
+    for _ in range(3):
+        post_id = PostId(new_id())
+        post = Post(post_id, author, f"post {post_id}", dt.datetime.now(dt.UTC).replace(microsecond=0))
+        await posts.create_post(post=post, outbox=OutboxMessage(id=post_id, body=b"x"))
+        created.append(post.id)
+
+    first = await posts.posts_by_id(ids=created)
+    assert await conn.client.exists(*(conn.key(f"post:{p}") for p in created)) == 3  # the cache holds them
+    await conn.client.flushall()
+    assert await posts.posts_by_id(ids=created) == first
+    assert await posts.posts_by_id(ids=created) == first  # refilled, then from the cache again
+
+
+async def test_flushall_midway_changes_no_timeline_answer(
+    conn: RedisConnection, hot: RedisHotTimelines
+) -> None:
+    owner, other = UserId(new_id()), UserId(new_id())
+    posts = entries(4)
+    await hot.add_entries(owner=owner, entries=posts[:3])
+    before = await hot.timeline(owner=owner, before=None, limit=10)
+    assert await is_hot(conn, owner)
+
+    await conn.client.flushall()
+    assert await hot.timeline(owner=owner, before=None, limit=10) == before
+    assert await is_hot(conn, owner)  # rebuilt from the durable store by that read
+
+    await conn.client.flushall()
+    await hot.add_to_timelines(owners=[owner, other], entry=posts[3])
+    assert not await conn.client.exists(conn.key(f"timeline:{owner}"))  # no partial set from a push
+    assert await hot.timeline(owner=owner, before=None, limit=10) == posts[::-1][:5]
+    assert await hot.timeline(owner=other, before=None, limit=10) == [posts[3]]
+
+
+async def test_hot_timelines_answer_as_the_durable_store_through_flushes(
+    conn: RedisConnection, private_redis: PrivateRedis, sqlite: SqliteDatabase
+) -> None:
+    """Random operations, reads warming timelines and FLUSHALLs between them: every answer
+    equals a plain durable store's given the same operations."""
+    hot = RedisHotTimelines(inner=SqliteTimelineStore(db=sqlite, cap=5), conn=conn)
+    reference_db = await SqliteDatabase.open(private_redis.workdir / "reference.db")
+    reference = SqliteTimelineStore(db=reference_db, cap=5)
+    rng = random.Random(7)
+    users = [UserId(new_id()) for _ in range(6)]
+    added: list[TimelineEntry] = []
+    try:
+        for step in range(400):
+            owners = rng.sample(users, rng.randint(1, 4))
+            match rng.choice(
+                ["push", "push", "backfill", "read", "read", "remove", "unfollow", "replace", "flush"]
+            ):
+                case "push":
+                    entry = entries(1, rng.choice(users))[0]
+                    added.append(entry)
+                    for store in (hot, reference):
+                        await store.add_to_timelines(owners=owners, entry=entry)
+                case "backfill" if added:
+                    old = rng.sample(added, min(len(added), 4))
+                    for store in (hot, reference):
+                        await store.add_entries(owner=owners[0], entries=old)
+                case "remove" if added:
+                    post_id = rng.choice(added).post_id
+                    held = [await s.remove_post(owners=owners, post_id=post_id) for s in (hot, reference)]
+                    assert sorted(held[0]) == sorted(held[1]), step
+                case "unfollow":
+                    author = rng.choice(users)
+                    removed = [
+                        await s.remove_author(owner=owners[0], author_id=author) for s in (hot, reference)
+                    ]
+                    assert removed[0] == removed[1], step
+                case "replace" if added:
+                    new = rng.sample(added, min(len(added), 6))
+                    for store in (hot, reference):
+                        await store.replace(owner=owners[0], entries=new)
+                case "flush":
+                    await conn.client.flushall()
+                case _:
+                    cursor = None if rng.random() < 0.6 or not added else rng.choice(added).post_id
+                    limit = rng.randint(1, 6)
+                    for owner in owners:
+                        got = await hot.timeline(owner=owner, before=cursor, limit=limit)
+                        assert got == await reference.timeline(owner=owner, before=cursor, limit=limit), step
+            assert await hot.timeline_sizes(owners=users) == await reference.timeline_sizes(owners=users)
+        for owner in users:
+            expected = await reference.timeline(owner=owner, before=None, limit=10)
+            assert await hot.timeline(owner=owner, before=None, limit=10) == expected
+        assert sum([await is_hot(conn, owner) for owner in users]) >= 1  # the test did read hot sets
+    finally:
+        await reference_db.close()
+
+
+# --- an unreachable or frozen Redis -------------------------------------------------------
+
+
+async def test_an_unreachable_redis_is_a_miss_and_timelines_answer_from_the_durable_store(
+    durable: SqliteTimelineStore,
+) -> None:
+    conn = await open_conn(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens: open still succeeds
+    try:
+        before = store_operation_counts()
+        cache = RedisCache(conn=conn)
+        await cache.set_many(items={"k": b"v"}, ttl_seconds=60)
+        assert await cache.get_many(keys=["k"]) == {}
+        await cache.delete(keys=["k"])
+
+        hot = RedisHotTimelines(inner=durable, conn=conn)
+        owner = UserId(new_id())
+        posts = entries(3)
+        await hot.add_entries(owner=owner, entries=posts[:2])
+        await hot.add_to_timelines(owners=[owner], entry=posts[2])
+        assert await hot.timeline(owner=owner, before=None, limit=10) == posts[::-1]
+        assert await hot.timeline(owner=owner, before=posts[2].post_id, limit=1) == [posts[1]]
+        assert await hot.remove_post(owners=[owner], post_id=posts[0].post_id) == [owner]
+        assert await hot.timeline_sizes(owners=[owner]) == {owner: 2}
+
+        bus = RedisEventBus(conn=conn)
+        await bus.publish(channel="c", message=b"lost")  # fire and forget, even now
+        with pytest.raises(RetryableStoreError):
+            async with bus.subscribe(channels=["c"]):
+                pass
+        errors = store_operation_counts()
+        assert errors.get(("cache", "get_many"), 0) >= before.get(("cache", "get_many"), 0) + 1
+    finally:
+        await conn.close()
+
+
+async def test_an_outage_leaves_no_stale_copy_behind(
+    private_redis: PrivateRedis, conn: RedisConnection, hot: RedisHotTimelines
+) -> None:
+    """Writes and deletes that cannot reach a frozen Redis are owed: once it answers
+    again, the copies they left wrong are gone before anything is read."""
+    cache = RedisCache(conn=conn)
+    await cache.set_many(items={"user:1": b"old name"}, ttl_seconds=60)
+    owner = UserId(new_id())
+    posts = entries(3)
+    await hot.add_entries(owner=owner, entries=posts[:2])
+    assert await hot.timeline(owner=owner, before=None, limit=10) == posts[1::-1]  # hot now
+
+    private_redis.signal(signal.SIGSTOP)
+    started = time.monotonic()
+    await hot.add_to_timelines(owners=[owner], entry=posts[2])  # durable; Redis times out
+    await cache.delete(keys=["user:1"])  # Redis paused: owed
+    assert await cache.get_many(keys=["user:1"]) == {}
+    assert await hot.timeline(owner=owner, before=None, limit=10) == posts[::-1]
+    assert time.monotonic() - started < 5  # one timeout, not one per call
+
+    private_redis.signal(signal.SIGCONT)
+    await asyncio.sleep(0.3)  # the pause after the failure is over
+    assert await conn.client.get(conn.key("user:1")) == b"old name"  # the stale copies are still there...
+    assert await cache.get_many(keys=["user:1"]) == {}  # ...until anything is asked
+    assert await hot.timeline(owner=owner, before=None, limit=10) == posts[::-1]
+    assert await is_hot(conn, owner)
+
+
+async def test_too_many_owed_deletes_delete_everything_under_the_prefix(
+    conn: RedisConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection, "OWED_KEYS_LIMIT", 3)
+    cache = RedisCache(conn=conn)
+    await cache.set_many(items={f"k{i}": b"v" for i in range(10)}, ttl_seconds=60)
+    await conn.client.set("elsewhere:k", b"not ours")
+    conn.owe_deletes(conn.key(f"k{i}") for i in range(4))  # one past the limit
+
+    assert await cache.get_many(keys=["k9"]) == {}
+    assert await conn.client.keys(conn.key("*")) == []
+    assert await conn.client.get("elsewhere:k") == b"not ours"
+
+
+# --- hot timelines under concurrency -------------------------------------------------------
+
+
+class HeldReads:
+    """A durable store whose timeline reads take their snapshot, then wait to be released:
+    the window in which a fill races with writes."""
+
+    def __init__(self, inner: TimelineStore) -> None:
+        self.inner = inner
+        self.cap = inner.cap
+        self.snapshot_taken = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def timeline(self, *, owner: UserId, before: PostId | None, limit: int) -> list[TimelineEntry]:
+        snapshot = await self.inner.timeline(owner=owner, before=before, limit=limit)
+        self.snapshot_taken.set()
+        await self.release.wait()
+        return snapshot
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_a_push_landing_during_a_fill_is_kept(
+    conn: RedisConnection, durable: SqliteTimelineStore
+) -> None:
+    held = HeldReads(durable)
+    hot = RedisHotTimelines(inner=held, conn=conn)  # type: ignore[arg-type]  # a TimelineStore by delegation
+    writer = RedisHotTimelines(inner=durable, conn=conn)
+    owner = UserId(new_id())
+    old, new = entries(2)
+    await durable.add_entries(owner=owner, entries=[old])
+
+    read = asyncio.create_task(hot.timeline(owner=owner, before=None, limit=10))
+    await held.snapshot_taken.wait()  # the fill read the durable store: it lacks `new`
+    await writer.add_to_timelines(owners=[owner], entry=new)
+    held.release.set()
+    assert await read == [old]  # the fill's own answer is its snapshot
+
+    assert await is_hot(conn, owner)
+    assert await writer.timeline(owner=owner, before=None, limit=10) == [
+        new,
+        old,
+    ]  # from Redis, with the push
+
+
+async def test_a_removal_during_a_fill_cancels_it(
+    conn: RedisConnection, durable: SqliteTimelineStore
+) -> None:
+    held = HeldReads(durable)
+    hot = RedisHotTimelines(inner=held, conn=conn)  # type: ignore[arg-type]
+    writer = RedisHotTimelines(inner=durable, conn=conn)
+    owner = UserId(new_id())
+    kept, removed = entries(2)
+    await durable.add_entries(owner=owner, entries=[kept, removed])
+
+    read = asyncio.create_task(hot.timeline(owner=owner, before=None, limit=10))
+    await held.snapshot_taken.wait()
+    assert await writer.remove_post(owners=[owner], post_id=removed.post_id) == [owner]
+    held.release.set()
+    await read
+
+    assert not await conn.client.exists(conn.key(f"timeline:{owner}"))  # the fill did not complete
+    assert await writer.timeline(owner=owner, before=None, limit=10) == [kept]
+
+
+async def test_a_late_push_does_not_bring_back_a_post_removed_meanwhile(
+    conn: RedisConnection, durable: SqliteTimelineStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The push's durable write ends, then (before its Redis step) the post is removed and
+    the timeline refilled: the push must not land in the refilled set."""
+    hot = RedisHotTimelines(inner=durable, conn=conn)
+    owner = UserId(new_id())
+    kept, late = entries(2)
+    await hot.add_entries(owner=owner, entries=[kept])
+
+    redis_time = conn.client.time
+    asked, go_on = asyncio.Event(), asyncio.Event()
+
+    async def delayed_time() -> tuple[int, int]:
+        now = await redis_time()
+        asked.set()
+        await go_on.wait()
+        return now
+
+    monkeypatch.setattr(conn.client, "time", delayed_time)
+    push = asyncio.create_task(hot.add_to_timelines(owners=[owner], entry=late))
+    await asked.wait()  # durable write done, Redis step not yet
+    monkeypatch.setattr(conn.client, "time", redis_time)
+    assert await hot.remove_post(owners=[owner], post_id=late.post_id) == [owner]
+    assert await hot.timeline(owner=owner, before=None, limit=10) == [kept]  # refilled
+    go_on.set()
+    await push
+
+    assert await hot.timeline(owner=owner, before=None, limit=10) == [kept]
+    assert await durable.timeline(owner=owner, before=None, limit=10) == [kept]
+
+
+async def test_hot_sets_are_capped_ordered_and_keep_empty_timelines(
+    conn: RedisConnection, hot: RedisHotTimelines
+) -> None:
+    empty, full = UserId(new_id()), UserId(new_id())
+    assert await hot.timeline(owner=empty, before=None, limit=10) == []
+    assert await is_hot(conn, empty)  # an empty timeline is hot too: the next read asks Redis alone
+    assert await hot.timeline(owner=empty, before=None, limit=10) == []
+
+    posts = entries(8)
+    await hot.timeline(owner=full, before=None, limit=1)
+    for entry in random.Random(1).sample(posts, len(posts)):
+        await hot.add_to_timelines(owners=[full, full], entry=entry)
+    key = conn.key(f"timeline:{full}")
+    assert await conn.client.zcard(key) == 5 + 1  # the cap, and the marker
+    assert 0 < await conn.client.ttl(key) <= 24 * 3600
+    assert await hot.timeline(owner=full, before=None, limit=10) == posts[::-1][:5]
+
+
+# --- live events ----------------------------------------------------------------------------
+
+
+async def test_a_publish_reaches_a_subscriber_on_another_connection(redis_server: RedisServer) -> None:
+    prefix = f"test-{uuid.uuid4().hex}:"
+    pod_a, pod_b = (
+        await open_conn(redis_server.url, prefix=prefix),
+        await open_conn(redis_server.url, prefix=prefix),
+    )
+    try:
+        async with RedisEventBus(conn=pod_b).subscribe(channels=["author:1"]) as subscription:
+            await RedisEventBus(conn=pod_a).publish(channel="author:1", message=b"posted")
+            async with asyncio.timeout(5):
+                assert await anext(aiter(subscription)) == ("author:1", b"posted")
+    finally:
+        await pod_a.close()
+        await pod_b.close()
+
+
+async def test_a_slow_subscriber_loses_the_oldest_and_never_blocks_the_publisher(
+    redis_server: RedisServer,
+) -> None:
+    conn = await open_conn(redis_server.url, prefix=f"test-{uuid.uuid4().hex}:")
+    bus = RedisEventBus(conn=conn, max_pending=3)
+    try:
+        async with bus.subscribe(channels=["c"]) as subscription:
+            async with asyncio.timeout(2):
+                for i in range(10):
+                    await bus.publish(channel="c", message=bytes([i]))
+                await eventually(lambda: subscription.dropped == 7)
+            got = [await anext(aiter(subscription)) for _ in range(3)]
+            assert got == [("c", b"\x07"), ("c", b"\x08"), ("c", b"\t")]
+    finally:
+        await conn.close()
+
+
+async def test_a_subscription_survives_a_redis_restart(
+    private_redis: PrivateRedis, conn: RedisConnection
+) -> None:
+    bus = RedisEventBus(conn=conn)
+    async with bus.subscribe(channels=["c"]) as subscription:
+        private_redis.stop()
+        private_redis.start()  # same port, empty
+        async with asyncio.timeout(10):
+            channel = conn.key("c")
+            # the reader reconnected and subscribed again
+            await eventually(lambda: conn.client.pubsub_numsub(channel), [(channel.encode(), 1)])
+            await bus.publish(channel="c", message=b"after")
+            assert await anext(aiter(subscription)) == ("c", b"after")
+
+
+# --- TLS and AUTH ---------------------------------------------------------------------------
+
+
+def test_tls_and_the_auth_token_reach_the_connection_pool() -> None:
+    token = SecretStr("s3cret-token")
+    plain = client_options(RedisSettings(url="redis://cache.example:6380/3"))
+    assert (plain["host"], plain["port"], plain["db"]) == ("cache.example", 6380, 3)
+    assert "connection_class" not in plain and "password" not in plain
+
+    tls = client_options(RedisSettings(url="redis://cache.example:6380/3", tls=True, auth_token=token))
+    assert tls["connection_class"] is SSLConnection
+    assert tls["password"] == "s3cret-token"
+    # rediss:// is TLS without the setting; the token wins over a password in the URL
+    url_tls = client_options(RedisSettings(url="rediss://:in-url@cache.example/0", auth_token=token))
+    assert url_tls["connection_class"] is SSLConnection
+    assert url_tls["password"] == "s3cret-token"
+
+
+async def test_the_opened_clients_carry_the_settings() -> None:
+    settings = RedisSettings(
+        url=f"redis://127.0.0.1:{free_port()}/2", tls=True, auth_token=SecretStr("s3cret-token")
+    )
+    conn = await RedisConnection.open(settings)
+    try:
+        for client in (conn.client, conn.pubsub()):
+            pool = client.connection_pool
+            assert pool.connection_class is SSLConnection
+            assert pool.connection_kwargs["password"] == "s3cret-token"
+            assert pool.connection_kwargs["db"] == 2
+    finally:
+        await conn.close()
+
+
+async def test_auth_token_against_a_server_that_requires_it(tmp_path: Path) -> None:
+    server = PrivateRedis(tmp_path, "--requirepass", "s3cret-token")
+    server.start()
+    try:
+        conn = await RedisConnection.open(RedisSettings(url=server.url, auth_token=SecretStr("s3cret-token")))
+        cache = RedisCache(conn=conn)
+        await cache.set_many(items={"k": b"v"}, ttl_seconds=60)
+        assert await cache.get_many(keys=["k"]) == {"k": b"v"}
+        await conn.close()
+        with pytest.raises(AuthenticationError):  # a wrong token is a deployment error: it fails fast
+            await RedisConnection.open(RedisSettings(url=server.url, auth_token=SecretStr("wrong")))
+    finally:
+        server.stop()
+
+
+async def test_tls_against_a_server_that_speaks_only_tls(tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    tls_files = ("--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-auth-clients", "no")
+    server = PrivateRedis(tmp_path, *tls_files, tls=True)
+    server.start()
+    try:
+        url = f"{server.url}?ssl_ca_certs={cert}"
+        conn = await RedisConnection.open(RedisSettings(url=url, tls=True))
+        await conn.ping()
+        assert await RedisCache(conn=conn).get_many(keys=["k"]) == {}
+        await conn.close()
+        plain = await RedisConnection.open(RedisSettings(url=url.partition("?")[0]))
+        with pytest.raises(Exception):  # noqa: B017  # plain TCP to a TLS port: any failure will do
+            await plain.ping()
+        await plain.close()
+    finally:
+        server.stop()
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own CA."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "murmur-test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "redis.crt", directory / "redis.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
