@@ -99,11 +99,14 @@ class BoltClient:
         await self._driver.close()
 
     async def ping(self) -> None:
-        await self._run("RETURN 1 AS one", {})
+        await self._run("RETURN 1 AS one", {}, attempts=1)  # readiness wants the answer now
 
-    async def _run(self, query: str, parameters: Mapping[str, Any]) -> list[Record]:
-        """All records of one auto-commit query, retried (with jittered backoff) while it
-        fails retryably."""
+    async def _run(
+        self, query: str, parameters: Mapping[str, Any], *, attempts: int | None = None
+    ) -> list[Record]:
+        """All records of one auto-commit query, sent again (after a jittered backoff) while
+        it fails retryably, up to attempts times in all."""
+        attempts = attempts or self._attempts
         attempt = 1
         while True:
             try:
@@ -117,7 +120,7 @@ class BoltClient:
                 error = store_error(exc)
                 if error is None:
                     raise
-                if isinstance(error, PermanentStoreError) or attempt >= self._attempts:
+                if isinstance(error, PermanentStoreError) or attempt >= attempts:
                     raise error from exc
             await asyncio.sleep(random.uniform(0.5, 1.0) * 0.05 * 2**attempt)
             attempt += 1

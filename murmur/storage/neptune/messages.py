@@ -1,8 +1,10 @@
-"""Bolt message sizes, so a batch of UNWIND rows fits in one message the server accepts.
+"""Message sizes, so a batch of UNWIND rows fits in one query the server accepts.
 
-Neptune refuses large Bolt messages, and FalkorDB (the local stand-in) crashes on any
-over ~4 KiB, so every list parameter is split by the exact PackStream size of the RUN
-message that carries it, not by a guessed row count.
+Neptune refuses large Bolt messages. FalkorDB, the local stand-in, crashes on a query
+whose parameters, written out as Cypher text in front of it ("CYPHER rows=[[1, 2], ...]
+UNWIND ..."), pass ~4100 characters: a list of large integers overflows it at about half
+that many Bolt bytes. So a query's size here is the larger of its Bolt RUN message and
+that text, and list parameters are cut into batches by exact sizes, not row counts.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ T = TypeVar("T")
 # metadata); room for a few such fields all the same.
 EXTRA_MAP_RESERVE = 32
 _RUN_HEADER = 2  # struct marker and signature
+_TEXT_PREFIX = len("CYPHER ")
+_SEPARATOR = len(", ")
 
 
 def _sized_header(n: int, *, tiny: bool) -> int:
@@ -58,27 +62,69 @@ def packed_size(value: object) -> int:
     raise TypeError(f"no PackStream size for {type(value).__name__}")
 
 
-def run_message_size(query: str, parameters: Mapping[str, object]) -> int:
-    """Bytes of the RUN message sending query with parameters, extra map reserve included."""
+def _joined(sizes: list[int]) -> int:
+    """Characters of items written one after another with ", " between them."""
+    return sum(sizes) + _SEPARATOR * max(len(sizes) - 1, 0)
+
+
+def literal_size(value: object) -> int:
+    """Characters of value as a Cypher literal (bytes for non-ASCII text; a string counts
+    every character that might be escaped twice)."""
+    if value is None or isinstance(value, bool):
+        return len("false") if value is False else 4  # null, true
+    if isinstance(value, int | float):
+        return len(repr(value))
+    if isinstance(value, str):
+        escapable = sum(value.count(c) for c in "'\"\\")
+        return 2 + len(value.encode()) + escapable
+    if isinstance(value, list | tuple):
+        return 2 + _joined([literal_size(v) for v in value])
+    if isinstance(value, Mapping):
+        return 2 + _joined([len(str(k)) + 2 + literal_size(v) for k, v in value.items()])
+    raise TypeError(f"no Cypher literal for {type(value).__name__}")
+
+
+def _bolt_size(query: str, parameters: Mapping[str, object]) -> int:
     return _RUN_HEADER + packed_size(query) + packed_size(parameters) + EXTRA_MAP_RESERVE
+
+
+def _text_size(query: str, parameters: Mapping[str, object]) -> int:
+    written = sum(len(k) + 1 + literal_size(v) + 1 for k, v in parameters.items())  # "name=value "
+    return _TEXT_PREFIX + written + len(query.encode())
+
+
+def message_size(query: str, parameters: Mapping[str, object]) -> int:
+    """What a query costs against the message limit: the larger of its Bolt RUN message
+    (extra map reserve included) and its parameters and text as one Cypher string."""
+    return max(_bolt_size(query, parameters), _text_size(query, parameters))
 
 
 def batches(
     rows: Iterable[T], *, query: str, name: str, fixed: Mapping[str, object], max_bytes: int
 ) -> Iterator[list[T]]:
-    """Consecutive runs of rows, each as long as fits: the RUN message of query with
-    parameters {name: batch, **fixed} is at most max_bytes."""
-    empty = run_message_size(query, {**fixed, name: []})
+    """Consecutive runs of rows, each as long as fits: query with parameters
+    {name: batch, **fixed} has a message_size of at most max_bytes."""
+    empty = {**fixed, name: []}
+    bolt_empty, text_empty = _bolt_size(query, empty), _text_size(query, empty)
+
+    def size(n: int, packed: int, literal: int) -> int:
+        # n rows replace the empty list's 1-byte header and fill its "[]", with separators
+        bolt = bolt_empty - 1 + _sized_header(n, tiny=True) + packed
+        return max(bolt, text_empty + literal + _SEPARATOR * (n - 1))
+
     batch: list[T] = []
-    rows_bytes = 0  # the list's items, without its header
+    packed = literal = 0
     for row in rows:
-        size = packed_size(row)
-        if batch and empty - 1 + _sized_header(len(batch) + 1, tiny=True) + rows_bytes + size > max_bytes:
+        row_packed, row_literal = packed_size(row), literal_size(row)
+        if batch and size(len(batch) + 1, packed + row_packed, literal + row_literal) > max_bytes:
             yield batch
-            batch, rows_bytes = [], 0
-        if not batch and empty - 1 + _sized_header(1, tiny=True) + size > max_bytes:
-            raise PermanentStoreError(f"one row of {size} bytes does not fit a {max_bytes}-byte Bolt message")
+            batch, packed, literal = [], 0, 0
+        if not batch and size(1, row_packed, row_literal) > max_bytes:
+            raise PermanentStoreError(
+                f"one row of {row_packed} bytes does not fit a {max_bytes}-byte message"
+            )
         batch.append(row)
-        rows_bytes += size
+        packed += row_packed
+        literal += row_literal
     if batch:
         yield batch
