@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -107,9 +108,15 @@ async def _connect(path: Path, pragmas: Sequence[str], busy_timeout_seconds: flo
     # isolation_level=None: no implicit transactions; writes say BEGIN IMMEDIATE themselves.
     # check_same_thread=False: Session.execute reads total_changes from the event loop's
     # thread, between statements (the connection's own thread is idle then).
-    connection = await aiosqlite.connect(
+    connection = aiosqlite.connect(
         path, isolation_level=None, timeout=busy_timeout_seconds, check_same_thread=False
     )
+    # A connection's thread would keep a process that never closed its database (it
+    # crashed on the way) from exiting; SQLite's WAL survives the thread dying with it.
+    thread = getattr(connection, "_thread", None)
+    if isinstance(thread, threading.Thread):
+        thread.daemon = True
+    await connection
     try:
         for pragma in pragmas:
             await connection.execute_fetchall(f"PRAGMA {pragma}")
