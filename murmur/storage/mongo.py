@@ -160,6 +160,9 @@ _INDEXES: Mapping[str, Sequence[IndexModel]] = {
 }
 
 
+_TRANSACTION_ATTEMPTS = 3
+
+
 class MongoDatabase:
     """One client (and its connection pool) and the database of users, posts and the outbox."""
 
@@ -192,10 +195,25 @@ class MongoDatabase:
                 await self.db[collection].create_indexes(list(indexes))
 
     async def transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        """Run work in one multi-document transaction; the driver retries it (and its
-        commit) on transient errors such as a write conflict."""
+        """Run work in one multi-document transaction, again on a transient error (a write
+        conflict, a failover) but at most _TRANSACTION_ATTEMPTS times in all.
+
+        Not the driver's with_transaction: it retries for two minutes, so a write during an
+        outage would hang its API request that long. Here the caller gets a
+        RetryableStoreError and decides about waiting.
+        """
         async with self.client.start_session() as session:
-            return await session.with_transaction(work)
+            attempt = 1
+            while True:
+                try:
+                    async with await session.start_transaction():
+                        return await work(session)  # commits on leaving the block
+                except PyMongoError as exc:
+                    if attempt == _TRANSACTION_ATTEMPTS or not exc.has_error_label(
+                        "TransientTransactionError"
+                    ):
+                        raise
+                    attempt += 1
 
     async def ping(self) -> None:
         with driver_errors():
