@@ -15,7 +15,8 @@ pages that timelines built by fan-out have.
     python -m bench.sqlite_push [--owners 100000] [--page 5000] [--runs 3]
     python -m bench.sqlite_push --cap 800 --prefill 800     # one scenario: full at the real cap (~2.5 GB)
 
-Target: the 100K push well under 2 s on a 2-core machine. Prints MISSED, exit 0, when over.
+Target: the 100K push well under 2 s on a 2-core machine, read as at most 1.5 s.
+Prints MISSED (and still exits 0) when over.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from murmur.domain import IdGenerator, PostId, TimelineEntry, UserId
 from murmur.storage.sqlite import SqliteDatabase, SqliteTimelineStore
 from murmur.storage.sqlite.database import PAGE_SIZE
 
-TARGET_SECONDS = 2.0
+TARGET_SECONDS = 1.5  # "well under 2 s"
+TARGET_OWNERS = 100_000
 RESULTS = Path("bench-results/sqlite_push.json")
 
 
@@ -123,10 +125,13 @@ async def scenario(name: str, *, owners: int, page: int, cap: int, per_owner: in
 
 def report(result: Result) -> str:
     runs = " ".join(f"{s:.2f}" for s in result.push_seconds)
-    verdict = "ok" if result.median < TARGET_SECONDS else "MISSED"
+    verdict = "ok" if result.median <= TARGET_SECONDS else "MISSED"
+    target = f"{verdict}: target well under 2 s, <= {TARGET_SECONDS} s"
+    if result.owners != TARGET_OWNERS:
+        target = f"the target is for {TARGET_OWNERS:,} timelines"
     return (
         f"  {result.scenario}: {result.median:.2f} s median to push one post to {result.owners:,} timelines"
-        f" [{verdict}: target < {TARGET_SECONDS:.0f} s]\n"
+        f" [{target}]\n"
         f"    runs {runs} s; cpu {statistics.median(result.cpu_seconds):.2f} s;"
         f" WAL copied back after it in {statistics.median(result.checkpoint_seconds):.2f} s"
     )
@@ -136,7 +141,7 @@ async def main() -> list[Result]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--owners", type=int, default=100_000)
+    parser.add_argument("--owners", type=int, default=TARGET_OWNERS)
     parser.add_argument("--page", type=int, default=5_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cap", type=int, help="run one scenario with this cap (with --prefill)")
