@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 Row = tuple[Any, ...]
 Params = Sequence[object] | Mapping[str, object]
 
+MIN_SQLITE = (3, 35)  # RETURNING
+
 # Small pages: a fan-out changes ~30 bytes in each of thousands of scattered pages, and
 # every dirty page is written whole to the WAL and again to the database. 1 KiB pages
 # cut a full-timeline push by a third against 4 KiB (bench/sqlite_push.py). Only takes
@@ -177,6 +179,10 @@ class SqliteDatabase:
         busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS,
     ) -> SqliteDatabase:
         """Open (creating if needed) the database file and bring its schema up to date."""
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise PermanentStoreError(
+                f"SQLite {sqlite3.sqlite_version} is too old: Murmur needs {'.'.join(map(str, MIN_SQLITE))}+"
+            )
         path = Path(path)
         sessions: list[Session] = []
         try:
