@@ -53,6 +53,7 @@ class IdGenerator:
         self._node = (os.getpid() if node is None else node) % (1 << _NODE_BITS)
         self._last_ms = 0
         self._sequence = 0
+        self._backdated: dict[int, int] = {}
         self._lock = threading.Lock()
 
     def next_id(self, at: datetime | None = None) -> str:
@@ -70,8 +71,11 @@ class IdGenerator:
                 self._last_ms = ms
                 sequence = self._sequence
             else:
-                self._sequence = (self._sequence + 1) % (1 << _SEQUENCE_BITS)
-                sequence = self._sequence
+                # backdated ids (seeding, data generators): count per millisecond, and move
+                # to the next millisecond when one is full, as the live path does
+                while (sequence := self._backdated.get(ms, 0)) >= 1 << _SEQUENCE_BITS:
+                    ms += 1
+                self._backdated[ms] = sequence + 1
         return str((ms << (_NODE_BITS + _SEQUENCE_BITS)) | (self._node << _SEQUENCE_BITS) | sequence)
 
 

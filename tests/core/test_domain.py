@@ -23,3 +23,12 @@ def test_backdated_ids_order_by_their_time() -> None:
     later = ids.next_id(at=base + timedelta(seconds=2))
     earlier = ids.next_id(at=base)
     assert id_key(earlier) < id_key(later)
+
+
+def test_many_backdated_ids_in_one_millisecond_stay_unique_and_ordered() -> None:
+    ids = IdGenerator(node=2)
+    at = datetime(2025, 6, 1, tzinfo=UTC)
+    minted = [ids.next_id(at=at) for _ in range(2000)]
+    assert len(set(minted)) == 2000
+    assert [id_key(i) for i in minted] == sorted(id_key(i) for i in minted)
+    assert id_time(minted[-1]) - at < timedelta(milliseconds=10)
