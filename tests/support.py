@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from murmur.platform import Platform, assemble
+from murmur.platform import Platform, open_platform
 from murmur.settings import Settings, Strategy
-from murmur.storage.factory import open_backends
 
 FAST_HASHING = {"hash_time_cost": 1, "hash_memory_kib": 8}
 
@@ -25,13 +22,8 @@ def make_settings(data_dir: Path, *, strategy: Strategy = Strategy.HYBRID, **ove
     return Settings(**values)
 
 
-@asynccontextmanager
-async def open_test_platform(settings: Settings) -> AsyncIterator[Platform]:
-    backends = await open_backends(settings)
-    try:
-        yield assemble(settings, backends)
-    finally:
-        await backends.close()
+# the real wiring, as `murmur serve` does it
+open_test_platform = open_platform
 
 
 async def register(platform: Platform, name: str) -> str:
