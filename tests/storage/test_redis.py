@@ -23,9 +23,10 @@ from redis.exceptions import AuthenticationError
 
 from murmur.domain import IdGenerator, Post, PostId, RetryableStoreError, TimelineEntry, UserId
 from murmur.metrics import store_operation_counts
-from murmur.settings import RedisSettings
+from murmur.settings import RedisSettings, Settings
 from murmur.storage.base import OutboxMessage, TimelineStore
 from murmur.storage.cached import CachedPostStore
+from murmur.storage.factory import open_backends
 from murmur.storage.redis import RedisCache, RedisConnection, RedisEventBus, RedisHotTimelines, connection
 from murmur.storage.redis.connection import client_options
 from murmur.storage.sqlite import SqliteDatabase, SqlitePostStore, SqliteTimelineStore
@@ -194,7 +195,7 @@ async def test_hot_timelines_answer_as_the_durable_store_through_flushes(
 ) -> None:
     """Random operations, reads warming timelines and FLUSHALLs between them: every answer
     equals a plain durable store's given the same operations."""
-    hot = RedisHotTimelines(inner=SqliteTimelineStore(db=sqlite, cap=5), conn=conn)
+    hot: TimelineStore = RedisHotTimelines(inner=SqliteTimelineStore(db=sqlite, cap=5), conn=conn)
     reference_db = await SqliteDatabase.open(private_redis.workdir / "reference.db")
     reference = SqliteTimelineStore(db=reference_db, cap=5)
     rng = random.Random(7)
@@ -488,6 +489,22 @@ async def test_a_subscription_survives_a_redis_restart(
             await eventually(lambda: conn.client.pubsub_numsub(channel), [(channel.encode(), 1)])
             await bus.publish(channel="c", message=b"after")
             assert await anext(aiter(subscription)) == ("c", b"after")
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+async def test_the_factory_builds_the_redis_cache_and_bus(redis_server: RedisServer, tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path, stores={"cache": "redis", "bus": "redis"}, redis={"url": redis_server.url}
+    )
+    backends = await open_backends(settings)
+    try:
+        assert isinstance(backends.cache, RedisCache)
+        assert isinstance(backends.bus, RedisEventBus)
+        assert await backends.ping() == {"SqliteDatabase": True, "RedisConnection": True}
+    finally:
+        await backends.close()
 
 
 # --- TLS and AUTH ---------------------------------------------------------------------------

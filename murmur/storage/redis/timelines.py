@@ -28,11 +28,13 @@ Redis after step 1 lands in the set being filled (it exists). A removal drops th
 step 3 finds no token and fills nothing. A push only lands in a set whose fill began
 before the push's durable write ended (the writer asks Redis's clock after that write):
 a later fill already read it, and a late push must not bring back a post that a removal
-took out of the durable store in between.
+took out of the durable store in between. (This needs the durable store's reads to see
+its completed writes: DynamoDB reads with ConsistentRead.)
 
 Redis is only a cache: reads it cannot answer go to the durable store, and writes it
-cannot take are owed as deletes (see connection.py). Sizes always come from the durable
-store (it keeps them, and they are read after removals, which drop the sets anyway).
+cannot take are owed as deletes (see connection.py), as are the sets of a durable write
+that failed (it may have partly happened). Sizes always come from the durable store (it
+keeps them, and they are read after removals, which drop the sets anyway).
 """
 
 from __future__ import annotations
