@@ -177,9 +177,10 @@ class MongoDatabase:
     async def open(cls, settings: MongoSettings, *, create_indexes: bool) -> MongoDatabase:
         """A client for settings (it connects on first use); with create_indexes, make
         sure the indexes exist (creating an existing one is a no-op)."""
-        client: AsyncMongoClient[Document] = AsyncMongoClient(
-            settings.uri.get_secret_value(), **client_options(settings)
-        )
+        with driver_errors():  # a malformed URI or option is a PermanentStoreError
+            client: AsyncMongoClient[Document] = AsyncMongoClient(
+                settings.uri.get_secret_value(), **client_options(settings)
+            )
         database = cls(client, settings.database)
         if create_indexes:
             try:

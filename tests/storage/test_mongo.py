@@ -272,6 +272,11 @@ def test_driver_errors_become_store_errors(error: PyMongoError, expected: type[E
     assert raised.value.__cause__ is error
 
 
+async def test_a_malformed_uri_is_a_permanent_error() -> None:
+    with pytest.raises(PermanentStoreError):
+        await MongoDatabase.open(settings_for("postgres://127.0.0.1/"), create_indexes=False)
+
+
 async def test_an_unreachable_server_is_a_retryable_error() -> None:
     uri = f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=300&connectTimeoutMS=300"
     with pytest.raises(RetryableStoreError):
