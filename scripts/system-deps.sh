@@ -13,7 +13,7 @@ packages_for() {
         # redis-server: the Redis tests start their own (tests/servers), never the service;
         # iproute2 (ip): brings up loopback in the private network namespace FalkorDB runs in.
         test) echo "redis-server iproute2" ;;
-        bench) echo "wrk" ;;
+        bench) echo "wrk redis-server iproute2" ;;
         lint) echo "" ;;
         ci) echo "make" ;;
         *) log "unknown group: $1"; return 1 ;;
