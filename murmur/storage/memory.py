@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 from murmur.storage.counting import counted
+from murmur.storage.subscription import BufferedSubscription
 
 
 @counted("cache")
@@ -71,42 +71,21 @@ class MemoryCache:
             self._bytes -= len(entry[1])
 
 
-class LocalSubscription:
-    """One subscriber's messages. A subscriber that falls behind by `max_pending` messages
-    loses the oldest: live events are best effort, and a slow reader must not stall publishers."""
-
-    def __init__(self, max_pending: int) -> None:
-        self._pending: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=max_pending)
-        self.dropped = 0
-
-    def offer(self, channel: str, message: bytes) -> None:
-        if self._pending.full():
-            self._pending.get_nowait()
-            self.dropped += 1
-        self._pending.put_nowait((channel, message))
-
-    def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
-        return self
-
-    async def __anext__(self) -> tuple[str, bytes]:
-        return await self._pending.get()
-
-
 @counted("bus")
 class LocalEventBus:
     """Publish/subscribe within one process."""
 
     def __init__(self, *, max_pending: int = 256) -> None:
         self._max_pending = max_pending
-        self._subscribers: dict[str, set[LocalSubscription]] = {}
+        self._subscribers: dict[str, set[BufferedSubscription]] = {}
 
     async def publish(self, *, channel: str, message: bytes) -> None:
         for subscription in self._subscribers.get(channel, ()):
             subscription.offer(channel, message)
 
     @asynccontextmanager
-    async def subscribe(self, *, channels: Sequence[str]) -> AsyncIterator[LocalSubscription]:
-        subscription = LocalSubscription(self._max_pending)
+    async def subscribe(self, *, channels: Sequence[str]) -> AsyncIterator[BufferedSubscription]:
+        subscription = BufferedSubscription(self._max_pending)
         unique = set(channels)
         for channel in unique:
             self._subscribers.setdefault(channel, set()).add(subscription)

@@ -2,7 +2,7 @@
 
 Each subscription has a PubSub connection of its own and a task that reads it as fast
 as messages arrive into a bounded buffer that drops its oldest messages when the
-subscriber falls behind (the in-process bus's LocalSubscription): Redis never sees a
+subscriber falls behind (the in-process bus's BufferedSubscription): Redis never sees a
 slow reader (it would disconnect one past its output-buffer limit), and publishers
 never wait for one. Channels carry the connection's key prefix, as pub/sub ignores
 database numbers.
@@ -20,8 +20,8 @@ from redis.asyncio.client import PubSub
 
 from murmur.domain import RetryableStoreError
 from murmur.storage.counting import counted
-from murmur.storage.memory import LocalSubscription
 from murmur.storage.redis.connection import REDIS_ERRORS, SOCKET_TIMEOUT_SECONDS, RedisConnection
+from murmur.storage.subscription import BufferedSubscription
 
 STORE = "bus"
 RECONNECT_SECONDS = (0.05, 5.0)  # first and longest wait between attempts to re-subscribe
@@ -43,10 +43,10 @@ class RedisEventBus:
         )
 
     @asynccontextmanager
-    async def subscribe(self, *, channels: Sequence[str]) -> AsyncIterator[LocalSubscription]:
+    async def subscribe(self, *, channels: Sequence[str]) -> AsyncIterator[BufferedSubscription]:
         """Yields once Redis has confirmed every channel, so whatever is published after
         entering is delivered. Raises RetryableStoreError if Redis cannot be reached."""
-        buffer = LocalSubscription(self._max_pending)
+        buffer = BufferedSubscription(self._max_pending)
         names = {self._conn.key(channel): channel for channel in channels}
         if not names:  # nothing to hear (and Redis refuses a SUBSCRIBE without channels)
             yield buffer
@@ -67,7 +67,7 @@ class _Reader:
     """Moves messages from a PubSub connection into a subscription's buffer, reconnecting
     (redis-py re-subscribes on reconnect) until stopped; messages sent meanwhile are lost."""
 
-    def __init__(self, pubsub: PubSub, names: dict[str, str], buffer: LocalSubscription) -> None:
+    def __init__(self, pubsub: PubSub, names: dict[str, str], buffer: BufferedSubscription) -> None:
         self._pubsub = pubsub
         self._names = names  # prefixed channel -> the subscriber's name for it
         self._buffer = buffer
