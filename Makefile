@@ -10,12 +10,14 @@ DATA_DIR ?= ./data
 RUN_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+STACK_PORT ?= 8000
 PROTOS = $(wildcard proto/murmur/events/v1/*.proto)
 
-.PHONY: help bootstrap run test lint bench proto clean
+.PHONY: help bootstrap run stack test lint bench proto clean
 
 help:
 	@echo "make run     serve the embedded shape (DATA_DIR=$(DATA_DIR), RUN_ARGS=...)"
+	@echo "make stack   the cloud shape on one machine: local stores, API and worker (STACK_PORT=$(STACK_PORT))"
 	@echo "make test    pytest (PYTEST_ARGS=...)"
 	@echo "make lint    ruff, ruff format --check, mypy --strict, import-linter"
 	@echo "make bench   benchmarks in bench/ (BENCH_ARGS=... for bench.serving)"
@@ -27,6 +29,12 @@ bootstrap:
 
 run: bootstrap
 	$(UV_RUN) murmur serve --data-dir $(DATA_DIR) $(RUN_ARGS)
+
+# The cloud profile against local stand-ins (the test suite's servers), in the
+# foreground until Ctrl-C; see devstack/__main__.py.
+stack: bootstrap
+	@scripts/system-deps.sh test
+	STACK_PORT=$(STACK_PORT) $(UV_RUN) python -m devstack
 
 # pytest exits 5 when it collects nothing: that is a failure too (a broken
 # conftest or path must not pass CI), so only 0 passes.

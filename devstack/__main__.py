@@ -1,0 +1,161 @@
+"""`make stack`: the cloud shape on one machine, in the foreground until Ctrl-C or SIGTERM.
+
+Starts redis-server, moto (DynamoDB, SQS), SecantusDB (MongoDB) and FalkorDB's Bolt port
+on free loopback ports, runs `murmur init` against them, then `murmur serve` (on
+127.0.0.1:$STACK_PORT, default 8000) and `murmur worker` as separate processes. Stops
+everything it started, by PID: the API and the worker first, then the servers.
+MURMUR_* variables in the environment reach Murmur (e.g. MURMUR_FANOUT=push make stack).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from devstack.cloud import (
+    HOST,
+    CloudServers,
+    MurmurProcesses,
+    StackError,
+    cloud_env,
+    inherited_env,
+    new_jwt_secret,
+)
+from tests.servers._process import Launch, ServerStartError
+from tests.servers.servers import launch_bolt, launch_mongo, launch_moto, launch_redis
+
+SERVER_TIMEOUT_SECONDS = 60.0
+# the API seeds a demo world on first start and is ready only after it
+READY_TIMEOUT_SECONDS = 300.0
+
+
+class Stopped(Exception):
+    """SIGINT or SIGTERM arrived."""
+
+
+def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        # as uvicorn binds: connections of a previous run in TIME_WAIT do not make it taken
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def _start_servers(launches: list[Launch[Any]]) -> CloudServers:
+    """Launch the four servers at once (they boot in parallel) and wait for each to answer."""
+    for launcher in (launch_redis, launch_moto, launch_mongo, launch_bolt):
+        launch = launcher()
+        launches.append(launch)
+        launch.watch(SERVER_TIMEOUT_SECONDS)
+    for launch in launches:
+        seconds = launch.wait_ready()
+        _say(f"  {launch.name:6} {launch.info.url:28} answered after {seconds:.1f} s")
+    redis, moto, mongo, bolt = (launch.info for launch in launches)
+    return CloudServers(redis=redis, moto=moto, mongo=mongo, bolt=bolt)
+
+
+def _stop_servers(launches: list[Launch[Any]], *, keep_logs: bool) -> None:
+    for launch in launches:  # SIGTERM all first: they stop in parallel
+        launch.terminate()
+    for launch in launches:
+        launch.stop(keep_workdir=keep_logs)
+
+
+def _banner(murmur: MurmurProcesses, env_file: Path, shared: dict[str, str], seconds: float) -> None:
+    exports = "\n".join(f"  export {key}={shlex.quote(value)}" for key, value in shared.items())
+    _say(
+        f"""
+Murmur's cloud shape is ready, {seconds:.1f} s after starting.
+
+  GraphiQL   {murmur.url}
+  log in     username "demo", password "murmur-demo" (every seeded user has that password)
+  logs       {murmur.workdir}/murmur-api.log, murmur-worker.log
+
+Point another `murmur` command at this stack (e.g. a second `murmur worker`) with:
+{exports}
+or: set -a; . {env_file}; set +a
+
+Ctrl-C (or SIGTERM) stops everything.
+"""
+    )
+
+
+def run(port: int) -> int:
+    if not _port_free(port):
+        _say(f"make stack: {HOST}:{port} is taken; choose another port with STACK_PORT=...")
+        return 1
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="murmur-stack-"))
+    launches: list[Launch[Any]] = []
+    murmur: MurmurProcesses | None = None
+    failed = True
+    try:
+        _say("starting redis-server, moto, SecantusDB and FalkorDB (Bolt) on 127.0.0.1 ...")
+        servers = _start_servers(launches)
+        # Only the stack's own settings are printed for reuse; MURMUR_* given to `make stack` apply too.
+        shared = cloud_env(servers, jwt_secret=new_jwt_secret())
+        env_file = workdir / "stack.env"
+        env_file.write_text("".join(f"{key}={shlex.quote(value)}\n" for key, value in shared.items()))
+        env_file.chmod(0o600)  # it holds the JWT secret
+        murmur = MurmurProcesses({**inherited_env(keep_murmur=True), **shared}, workdir, port=port)
+        _say("murmur init ...")
+        _say("  " + murmur.init().strip().replace("\n", "\n  "))
+        _say(f"starting `murmur serve` on {HOST}:{port} and `murmur worker`; the API seeds a demo world ...")
+        murmur.start()
+        murmur.wait_ready(READY_TIMEOUT_SECONDS)
+        _banner(murmur, env_file, shared, time.monotonic() - started)
+        while True:
+            murmur.check_alive()
+            for launch in launches:
+                if any(p.popen.poll() is not None for p in launch.processes):
+                    raise StackError(f"{launch.name} stopped unexpectedly\n{launch.logs()}")
+            time.sleep(0.5)
+    except Stopped as signalled:
+        _say(f"\n{signalled}: stopping")
+        failed = False
+    except (ServerStartError, StackError) as exc:
+        _say(f"make stack: {exc}")
+    finally:
+        # A second Ctrl-C must not cut the cleanup short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if murmur is not None:
+            _say("stopping the API and the worker ...")
+            murmur.stop()
+        _say("stopping the servers ...")
+        _stop_servers(launches, keep_logs=failed)
+        if failed:
+            _say(f"logs kept in {workdir} and {', '.join(str(launch.workdir) for launch in launches)}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, _stop_on_signal)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    sys.exit(run(int(os.environ.get("STACK_PORT", "8000"))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""The full cloud profile against local servers: its settings, and `murmur` as separate processes.
+
+`make stack` and tests/e2e/test_cloud_profile.py both use this, so the stack a developer
+pokes at and the one the test proves are started the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sysconfig
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+# The test fixtures' server helpers (tests/servers), imported from the tests package on
+# purpose: the stack runs exactly the servers the tests run, started the same way.
+from tests.servers._process import ServerProcess, log_tail, spawn
+from tests.servers.servers import BoltServer, MongoServer, MotoServer, RedisServer
+
+HOST = "127.0.0.1"
+MURMUR = str(Path(sysconfig.get_path("scripts")) / "murmur")  # the console script of this venv
+# The worker has no HTTP endpoint; this log line (api/cli.py) says its consumers are running.
+WORKER_RUNNING = "fan-out consumers running"
+
+
+class StackError(Exception):
+    """A `murmur` process failed or did not get ready; the message carries its log."""
+
+
+@dataclass(frozen=True)
+class CloudServers:
+    redis: RedisServer
+    moto: MotoServer
+    mongo: MongoServer
+    bolt: BoltServer
+
+
+@dataclass(frozen=True)
+class StoreNames:
+    """What `murmur init` creates. Unique names let runs share servers without colliding."""
+
+    database: str = "murmur"
+    timelines_table: str = "murmur-timelines"
+    fanout_queue: str = "murmur-fanout"
+    dead_letter_queue: str = "murmur-fanout-dlq"
+
+    @classmethod
+    def unique(cls) -> StoreNames:
+        run = uuid.uuid4().hex[:12]
+        return cls(
+            database=f"murmur_{run}",
+            timelines_table=f"murmur-timelines-{run}",
+            fanout_queue=f"murmur-fanout-{run}",
+            dead_letter_queue=f"murmur-fanout-dlq-{run}",
+        )
+
+
+def new_jwt_secret() -> str:
+    return secrets.token_urlsafe(36)  # 48 characters
+
+
+def cloud_env(servers: CloudServers, *, jwt_secret: str, names: StoreNames | None = None) -> dict[str, str]:
+    """The variables that point `murmur` at the servers with the full cloud profile."""
+    names = names or StoreNames()
+    moto = servers.moto
+    return {
+        "MURMUR_PROFILE": "cloud",
+        "MURMUR_MONGO__URI": servers.mongo.uri,
+        "MURMUR_MONGO__DATABASE": names.database,
+        "MURMUR_NEPTUNE__URI": servers.bolt.uri,
+        "MURMUR_AWS__ENDPOINT_URL": moto.url,
+        "MURMUR_AWS__REGION": moto.region,
+        "MURMUR_AWS__TIMELINES_TABLE": names.timelines_table,
+        "MURMUR_AWS__FANOUT_QUEUE": names.fanout_queue,
+        "MURMUR_AWS__FANOUT_DEAD_LETTER_QUEUE": names.dead_letter_queue,
+        # moto takes any credentials, but the AWS credential chain must find some
+        "AWS_ACCESS_KEY_ID": moto.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": moto.secret_access_key,
+        "AWS_DEFAULT_REGION": moto.region,
+        "MURMUR_REDIS__URL": servers.redis.url,
+        "MURMUR_AUTH__JWT_SECRET": jwt_secret,
+    }
+
+
+def inherited_env(*, keep_murmur: bool) -> dict[str, str]:
+    """This process's environment without AWS_* (a developer's profile or endpoint would
+    reach past moto) and, unless kept, without MURMUR_* (hermetic tests)."""
+    dropped = ("AWS_",) if keep_murmur else ("AWS_", "MURMUR_")
+    return {key: value for key, value in os.environ.items() if not key.startswith(dropped)}
+
+
+class MurmurProcesses:
+    """`murmur serve` without in-process workers, and `murmur worker`: two processes, as
+    the API and worker pods of the cloud shape, sharing nothing but the stores."""
+
+    def __init__(
+        self, env: Mapping[str, str], workdir: Path, *, port: int, worker_concurrency: int = 2
+    ) -> None:
+        self.env = dict(env)
+        self.workdir = workdir
+        self.port = port
+        self.worker_concurrency = worker_concurrency
+        self.api: ServerProcess | None = None
+        self.worker: ServerProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{HOST}:{self.port}/graphql"
+
+    def base(self, path: str) -> str:
+        return f"http://{HOST}:{self.port}{path}"
+
+    def init(self) -> str:
+        """`murmur init`: create the database indexes, table and queues; its report."""
+        done = subprocess.run(
+            [MURMUR, "init"], env=self.env, cwd=self.workdir, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise StackError(f"murmur init failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        return done.stdout
+
+    def start(self) -> None:
+        api_env = {**self.env, "MURMUR_WORKERS__IN_PROCESS": "0"}  # the worker process does fan-out
+        self.api = spawn(
+            "murmur-api",
+            [MURMUR, "serve", "--host", HOST, "--port", str(self.port)],
+            self.workdir,
+            env=api_env,
+        )
+        self.worker = spawn(
+            "murmur-worker",
+            [MURMUR, "worker", "--concurrency", str(self.worker_concurrency)],
+            self.workdir,
+            env=self.env,
+        )
+
+    def wait_ready(self, timeout: float) -> float:
+        """Block until the API answers /readyz and the worker's consumers run; seconds taken."""
+        started = time.monotonic()
+        while not (self._api_ready() and self._worker_running()):
+            self.check_alive()
+            if time.monotonic() - started > timeout:
+                raise StackError(f"murmur was not ready within {timeout:.0f} s\n{self.logs()}")
+            time.sleep(0.1)
+        return time.monotonic() - started
+
+    def check_alive(self) -> None:
+        for process in self._processes():
+            code = process.popen.poll()
+            if code is not None:
+                raise StackError(f"{process.label} exited with status {code}\n{self.logs()}")
+
+    def stop(self) -> None:
+        """SIGTERM both, then wait (kill after a grace period): they stop in parallel."""
+        for process in self._processes():
+            process.terminate()
+        for process in self._processes():
+            process.wait_or_kill(timeout=15)
+
+    def logs(self, lines: int = 60) -> str:
+        return "\n".join(
+            f"--- {p.label} (pid {p.popen.pid}) {p.log_path}:\n{log_tail(p.log_path, lines)}"
+            for p in self._processes()
+        )
+
+    @contextmanager
+    def logs_on_failure(self) -> Iterator[None]:
+        """Print both processes' logs if the body raises (pytest shows them with the failure)."""
+        try:
+            yield
+        except BaseException:
+            print(self.logs(lines=200))
+            raise
+
+    def _processes(self) -> list[ServerProcess]:
+        return [p for p in (self.api, self.worker) if p is not None]
+
+    def _api_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.base("/readyz"), timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):  # HTTPError (503: not ready yet) is a URLError
+            return False
+
+    def _worker_running(self) -> bool:
+        if self.worker is None:
+            return False
+        try:
+            return WORKER_RUNNING in self.worker.log_path.read_text(errors="replace")
+        except OSError:
+            return False
