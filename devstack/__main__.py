@@ -71,14 +71,19 @@ def _start_servers(launches: list[Launch[Any]]) -> CloudServers:
         seconds = launch.wait_ready()
         _say(f"  {launch.name:6} {launch.info.url:28} answered after {seconds:.1f} s")
     redis, moto, mongo, bolt = (launch.info for launch in launches)
+    if not bolt.isolated:
+        _say(
+            "  warning: FalkorDB's own Bolt listener (which the relay forwards to) is open on every "
+            "interface: keeping it in a private network namespace needs root, unshare, nsenter and ip"
+        )
     return CloudServers(redis=redis, moto=moto, mongo=mongo, bolt=bolt)
 
 
-def _stop_servers(launches: list[Launch[Any]], *, keep_logs: bool) -> None:
+def _stop_servers(launches: list[Launch[Any]]) -> None:
     for launch in launches:  # SIGTERM all first: they stop in parallel
         launch.terminate()
     for launch in launches:
-        launch.stop(keep_workdir=keep_logs)
+        launch.stop()  # and remove its workdir: a failed server's log tail is in its error
 
 
 def _banner(murmur: MurmurProcesses, env_file: Path, shared: dict[str, str], seconds: float) -> None:
@@ -143,9 +148,9 @@ def run(port: int) -> int:
             _say("stopping the API and the worker ...")
             murmur.stop()
         _say("stopping the servers ...")
-        _stop_servers(launches, keep_logs=failed)
+        _stop_servers(launches)
         if failed:
-            _say(f"logs kept in {workdir} and {', '.join(str(launch.workdir) for launch in launches)}")
+            _say(f"the API's and the worker's logs are kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return 1 if failed else 0
