@@ -31,8 +31,8 @@ IMPLEMENTATIONS: dict[str, list[str]] = {
     "users_store": ["sqlite", "mongo"],
     "post_store": ["sqlite", "mongo"],
     "graph": ["sqlite", "neptune"],
-    "timelines": ["sqlite", "redis_hot"],
-    "queue": ["sqlite"],
+    "timelines": ["sqlite", "redis_hot", "dynamodb"],
+    "queue": ["sqlite", "sqs"],
     "cache": ["memory", "redis"],
     "bus": ["local", "redis"],
 }

@@ -1,1 +1,81 @@
-"""Contract-suite fixtures for the aws backends (see tests/contract/conftest.py)."""
+"""Contract-suite fixtures for the aws backends (see tests/contract/conftest.py).
+
+DynamoDB timelines and the SQS queue, on the session's moto server; every test gets
+a table or a pair of queues of its own (uuid names), deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from murmur.settings import AwsSettings
+from murmur.storage.dynamodb import DynamoTimelineStore
+from murmur.storage.sqs import SqsQueue
+from tests.servers import MotoServer
+
+if TYPE_CHECKING:
+    from contract_helpers import QueueConfig  # on sys.path only once tests/contract is collected
+
+# Contract tests SQS cannot pass, and why (each still runs: strict xfail, so a pass is noticed).
+SQS_DIVERGES = {
+    "test_a_stale_receipt_cannot_settle_a_redelivered_message": (
+        "SQS settles a message with any receipt handle it was ever given (AWS: an older handle"
+        " 'might' still delete it; moto always does); only SQLite's receipts name the delivery"
+    ),
+}
+
+
+def aws_settings(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> AwsSettings:
+    """Settings for moto; its dummy credentials reach the client through the usual chain."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", moto.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", moto.secret_access_key)
+    name = uuid.uuid4().hex[:12]
+    return AwsSettings(
+        region=moto.region,
+        endpoint_url=moto.url,
+        timelines_table=f"timelines-{name}",
+        fanout_queue=f"fanout-{name}",
+        fanout_dead_letter_queue=f"fanout-dlq-{name}",
+    )
+
+
+@pytest.fixture
+async def dynamodb_timelines(
+    moto_server: MotoServer, timeline_cap: int, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[DynamoTimelineStore]:
+    settings = aws_settings(moto_server, monkeypatch)
+    store = await DynamoTimelineStore.open(settings, cap=timeline_cap, create_missing=True)
+    try:
+        yield store
+    finally:
+        await store.client.delete_table(TableName=settings.timelines_table)
+        await store.close()
+
+
+@pytest.fixture
+async def sqs_queue(
+    moto_server: MotoServer,
+    queue_config: QueueConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[SqsQueue]:
+    reason = SQS_DIVERGES.get(request.node.originalname)
+    if reason is not None:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+    settings = aws_settings(moto_server, monkeypatch)
+    queue = await SqsQueue.open(
+        settings,
+        visibility_timeout_seconds=queue_config.visibility_timeout_seconds,
+        max_receives=queue_config.max_receives,
+        create_missing=True,
+    )
+    try:
+        yield queue
+    finally:
+        for url in (queue.url, queue.dead_letter_url):
+            await queue.client.delete_queue(QueueUrl=url)
+        await queue.close()
