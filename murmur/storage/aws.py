@@ -126,8 +126,12 @@ async def gather_bounded(calls: Iterable[Awaitable[T]], *, limit: int) -> list[T
         async with semaphore:
             return await awaitable
 
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(bounded(c)) for c in calls]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(bounded(c)) for c in calls]
+    except ExceptionGroup as failures:
+        first = failures.exceptions[0]  # callers expect the store error itself, not a group
+        raise first from first.__cause__
     return [task.result() for task in tasks]
 
 

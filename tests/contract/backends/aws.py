@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from murmur.storage.sqs import SqsQueue
 from tests.servers import MotoServer
 
 if TYPE_CHECKING:
-    from contract_helpers import QueueConfig  # on sys.path only once tests/contract is collected
+    from tests.contract.contract_helpers import QueueConfig
 
 # Contract tests SQS cannot pass, and why (each still runs: strict xfail, so a pass is noticed).
 SQS_DIVERGES = {
@@ -79,3 +80,40 @@ async def sqs_queue(
         for url in (queue.url, queue.dead_letter_url):
             await queue.client.delete_queue(QueueUrl=url)
         await queue.close()
+
+
+# --- faults injected into a real client (tests/storage/test_dynamodb.py, test_sqs.py) -------
+
+
+@dataclass
+class Injected:
+    """How many calls an injected fault answered."""
+
+    calls: int = 0
+
+
+@dataclass(frozen=True)
+class _Status:
+    status_code: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def inject_error(client: Any, operation: str, code: str, *, times: int | None = None) -> Injected:
+    """Answer the next `times` calls of one operation (every call, if None) with an AWS error
+    before they reach the server, as a throttled or failing service would."""
+    injected = Injected()
+    status = 500 if code.startswith("Internal") else 400
+
+    def answer(**_: Any) -> tuple[_Status, dict[str, Any]] | None:
+        if times is not None and injected.calls >= times:
+            return None
+        injected.calls += 1
+        error = {
+            "Error": {"Code": code, "Message": "injected"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
+        return _Status(status), error
+
+    service = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register(f"before-call.{service}.{operation}", answer)
+    return injected
