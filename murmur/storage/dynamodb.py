@@ -18,14 +18,17 @@ A write (fan-out, backfill) runs in four steps, each batched or bounded-concurre
    entry twice; it repeats until the size is back at the cap.
 
 Why a size item: without it every push would Query the whole timeline to learn its size
-(cap items, ~9 RCU strongly consistent at cap 800, and moto scans the whole table per Query),
+(cap items of ~60 bytes: ~12 RCU strongly consistent at cap 800; moto scans the whole table per Query),
 while the counter costs one small UpdateItem and a Query only for full timelines.
 
-Why not TransactWriteItems (entry + counter in one transaction): it would also close the
-one gap left here — a worker killed between steps 2 and 3 leaves that owner's size one
-low (its entry is found on redelivery, so it is not counted again) — but costs twice the
-write units, one call per owner instead of 25 entries a call, and moto's implementation
-deep-copies the whole table per call (unusable at fan-out scale). `replace` resets a size.
+Why not TransactWriteItems (entry put + size update, conditional on the entry being new):
+it would close the one gap left here — a worker killed between steps 2 and 3 leaves that
+owner's size one low (its entry is found on redelivery, so it is not counted again) — but
+each item in a transaction costs two write units (a push to a full timeline: 6 WCU against
+4 WCU + 2 RCU here), a transaction over several owners is cancelled whole by one redelivered
+entry or full timeline, and moto's implementation deep-copies every table per call and
+restores the copy on cancellation (O(table), not isolated from concurrent calls), so it
+could not be tested at fan-out scale. `replace` sets a size afresh.
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ class _Lease:
     and the timer that ends a fractional visibility timeout early."""
 
     body: str | None  # None once the message is no longer ours to dead-letter (retried)
-    expires_at: float
+    expires_at: float  # when the (fractional) lease ends
+    sqs_expires_at: float  # when SQS's whole-second lease ends: releasing later would end a newer lease
     release: asyncio.TimerHandle | None = None
 
 
@@ -182,7 +183,10 @@ class SqsQueue:
         delay = min(max(0.0, delay_seconds), _MAX_VISIBILITY_SECONDS)
         await self._set_visibility(receipt, _whole_seconds(delay, at_most=_MAX_VISIBILITY_SECONDS))
         if 0 < delay < math.ceil(delay):
-            self._leases[receipt] = _Lease(body=None, expires_at=time.monotonic() + delay)
+            now = time.monotonic()
+            self._leases[receipt] = _Lease(
+                body=None, expires_at=now + delay, sqs_expires_at=now + math.ceil(delay)
+            )
             self._release_after(receipt, delay)
 
     async def dead_letter(self, *, receipts: Sequence[str]) -> None:
@@ -230,7 +234,11 @@ class SqsQueue:
         messages = []
         for message in response.get("Messages", []):
             receipt, body = message["ReceiptHandle"], message["Body"]
-            self._leases[receipt] = _Lease(body=body, expires_at=received_at + self._visibility)
+            self._leases[receipt] = _Lease(
+                body=body,
+                expires_at=received_at + self._visibility,
+                sqs_expires_at=received_at + lease_seconds,
+            )
             if self._visibility < lease_seconds:
                 self._release_after(receipt, self._visibility)
             count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
@@ -357,7 +365,9 @@ class SqsQueue:
         lease.release = asyncio.get_running_loop().call_later(seconds, self._start_release, receipt)
 
     def _start_release(self, receipt: str) -> None:
-        self._leases.pop(receipt, None)
+        lease = self._leases.pop(receipt, None)
+        if lease is None or time.monotonic() >= lease.sqs_expires_at:
+            return  # SQS has ended this lease itself (this loop was busy): the message may be leased anew
         task = asyncio.create_task(self._release(receipt))
         self._releases.add(task)
         task.add_done_callback(self._releases.discard)
