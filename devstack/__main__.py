@@ -35,7 +35,7 @@ from tests.servers.servers import launch_bolt, launch_mongo, launch_moto, launch
 
 SERVER_TIMEOUT_SECONDS = 60.0
 # the API seeds a demo world on first start and is ready only after it
-READY_TIMEOUT_SECONDS = 300.0
+READY_TIMEOUT_SECONDS = 600.0
 
 
 class Stopped(Exception):
@@ -86,6 +86,30 @@ def _stop_servers(launches: list[Launch[Any]]) -> None:
         launch.stop()  # and remove its workdir: a failed server's log tail is in its error
 
 
+class _SeedProgress:
+    """Echoes the API's seeding log lines as they appear: on these stand-ins the demo world
+    takes a minute or more, mostly rebuilding every timeline in moto's DynamoDB."""
+
+    def __init__(self, log_path: Path) -> None:
+        self._log_path = log_path
+        self._offset = 0
+
+    def __call__(self) -> None:
+        try:
+            with self._log_path.open("rb") as log:
+                log.seek(self._offset)
+                lines = log.read().splitlines(keepends=True)
+        except OSError:
+            return
+        for line in lines:
+            if not line.endswith(b"\n"):
+                break  # half-written: read it whole next time
+            self._offset += len(line)
+            text = line.decode(errors="replace").rstrip()
+            if " murmur.seed: " in text:
+                _say("  " + text.split(" murmur.seed: ", 1)[1])
+
+
 def _banner(murmur: MurmurProcesses, env_file: Path, shared: dict[str, str], seconds: float) -> None:
     exports = "\n".join(f"  export {key}={shlex.quote(value)}" for key, value in shared.items())
     _say(
@@ -127,7 +151,10 @@ def run(port: int) -> int:
         _say("  " + murmur.init().strip().replace("\n", "\n  "))
         _say(f"starting `murmur serve` on {HOST}:{port} and `murmur worker`; the API seeds a demo world ...")
         murmur.start()
-        murmur.wait_ready(READY_TIMEOUT_SECONDS)
+        assert murmur.api is not None
+        seed_progress = _SeedProgress(murmur.api.log_path)
+        murmur.wait_ready(READY_TIMEOUT_SECONDS, while_waiting=seed_progress)
+        seed_progress()  # the last lines, written just before /readyz answered
         _banner(murmur, env_file, shared, time.monotonic() - started)
         while True:
             murmur.check_alive()

@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,11 +145,14 @@ class MurmurProcesses:
             env=self.env,
         )
 
-    def wait_ready(self, timeout: float) -> float:
-        """Block until the API answers /readyz and the worker's consumers run; seconds taken."""
+    def wait_ready(self, timeout: float, *, while_waiting: Callable[[], None] | None = None) -> float:
+        """Block until the API answers /readyz and the worker's consumers run; seconds taken.
+        `while_waiting` is called between polls (to show progress)."""
         started = time.monotonic()
         while not (self._api_ready() and self._worker_running()):
             self.check_alive()
+            if while_waiting is not None:
+                while_waiting()
             if time.monotonic() - started > timeout:
                 raise StackError(f"murmur was not ready within {timeout:.0f} s\n{self.logs()}")
             time.sleep(0.1)
