@@ -123,9 +123,18 @@ class MurmurProcesses:
 
     def init(self) -> str:
         """`murmur init`: create the database indexes, table and queues; its report."""
-        done = subprocess.run(
-            [MURMUR, "init"], env=self.env, cwd=self.workdir, capture_output=True, text=True, check=False
-        )
+        try:
+            done = subprocess.run(
+                [MURMUR, "init"],
+                env=self.env,
+                cwd=self.workdir,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=120,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise StackError(f"murmur init did not finish within {exc.timeout:.0f} s") from exc
         if done.returncode != 0:
             raise StackError(f"murmur init failed ({done.returncode}):\n{done.stdout}{done.stderr}")
         return done.stdout
