@@ -33,7 +33,8 @@ from murmur.storage.neptune.bolt import BoltClient
 
 _MAX_DIGITS = 18  # fits a signed 64-bit integer
 
-# rows: [follower, followee, seq]; pairs are unique within a call (see _follow_rows)
+# rows: [follower, followee, seq], each pair once per call (see _follow_rows). The rows
+# run in order, each SET seeing the counts that earlier rows left, as openCypher specifies.
 _FOLLOW = """
 UNWIND $rows AS row
 MERGE (a:User {id: row[0]}) ON CREATE SET a.followers = 0, a.following = 0

@@ -22,6 +22,7 @@ EXTRA_MAP_RESERVE = 32
 _RUN_HEADER = 2  # struct marker and signature
 _TEXT_PREFIX = len("CYPHER ")
 _SEPARATOR = len(", ")
+_FLOAT_TEXT = 32
 
 
 def _sized_header(n: int, *, tiny: bool) -> int:
@@ -68,12 +69,16 @@ def _joined(sizes: list[int]) -> int:
 
 
 def literal_size(value: object) -> int:
-    """Characters of value as a Cypher literal (bytes for non-ASCII text; a string counts
-    every character that might be escaped twice)."""
-    if value is None or isinstance(value, bool):
-        return len("false") if value is False else 4  # null, true
-    if isinstance(value, int | float):
-        return len(repr(value))
+    """Characters of value as a Cypher literal, or a little more: text counts its UTF-8
+    bytes, and quotes and backslashes twice in case they are escaped."""
+    if value is None:
+        return len("null")
+    if isinstance(value, bool):
+        return len("true" if value else "false")
+    if isinstance(value, int):
+        return len(str(value))
+    if isinstance(value, float):
+        return _FLOAT_TEXT  # however it is printed
     if isinstance(value, str):
         escapable = sum(value.count(c) for c in "'\"\\")
         return 2 + len(value.encode()) + escapable
