@@ -15,20 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
 import json
 import os
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench._servers import local_server
 from murmur.domain import IdGenerator, PostId, TimelineEntry, UserId
 from murmur.settings import AwsSettings
 from murmur.storage.base import TimelineStore
@@ -36,7 +31,6 @@ from murmur.storage.dynamodb import DynamoTimelineStore
 from murmur.storage.sqlite import SqliteDatabase, SqliteTimelineStore
 
 RESULTS = Path("bench-results/fanout_dynamodb.json")
-LOGS = Path("bench-results/logs")
 CAP = 800
 MOTO_NOTE = "moto is an in-process Python emulator, much slower than DynamoDB: compare calls, not speed"
 
@@ -49,54 +43,6 @@ class Result:
     seconds: float
     deliveries_per_second: float
     note: str = ""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)
-    try:
-        connection.request("GET", "/moto-api/data.json")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """`moto_server -H 127.0.0.1 -p P` (as tests/servers starts it), stopped by its PID."""
-    port = _free_port()
-    binary = Path(sys.executable).with_name("moto_server")
-    LOGS.mkdir(parents=True, exist_ok=True)
-    with (LOGS / "fanout_dynamodb-moto.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(binary), "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while not _answers(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"moto_server did not start (see {LOGS}/fanout_dynamodb-moto.log)")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def push(store: TimelineStore, name: str, followers: list[UserId], page: int) -> Result:
@@ -156,8 +102,8 @@ async def main() -> list[Result]:
     )
     print(f"  note: {MOTO_NOTE}")
     results = [await sqlite(followers, args.page)]
-    with moto_server() as endpoint:
-        results.append(await dynamodb(endpoint, followers, args.page, args.concurrency))
+    with local_server("moto_server") as moto:
+        results.append(await dynamodb(moto.endpoint_url, followers, args.page, args.concurrency))
     for result in results:
         print(
             f"  {result.store:16} {result.seconds:8.1f} s  {result.deliveries_per_second:10,.0f} deliveries/s"

@@ -25,19 +25,16 @@ import importlib.metadata
 import json
 import os
 import platform
-import shutil
-import socket
 import statistics
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench._servers import local_server
 from murmur.domain import IdGenerator, PostId, TimelineEntry, UserId
 from murmur.settings import RedisSettings
 from murmur.storage.redis import RedisConnection, RedisHotTimelines
@@ -74,39 +71,6 @@ class NoDurableStore:
 
     async def add_to_timelines(self, *, owners: Sequence[UserId], entry: TimelineEntry) -> None:
         return None
-
-
-@contextmanager
-def redis_server() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server not found (scripts/system-deps.sh bench installs it)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with tempfile.TemporaryDirectory(prefix="murmur-fanout-redis-") as workdir:
-        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        with open(Path(workdir) / "redis.log", "wb") as log:
-            server = subprocess.Popen([*argv, "--dir", workdir], stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        log_text = (Path(workdir) / "redis.log").read_text()
-                        raise SystemExit(f"redis-server did not start: {log_text}") from None
-                    time.sleep(0.02)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
 
 
 async def server_cpu(conn: RedisConnection) -> float:
@@ -243,8 +207,8 @@ async def main() -> dict[str, Any]:
     args = parser.parse_args()
     sizes = [int(size) for size in args.pipelines.split(",")]
 
-    with redis_server() as url:
-        conn = await RedisConnection.open(RedisSettings(url=url), prefix="bench:")
+    with local_server("redis_server") as redis:
+        conn = await RedisConnection.open(RedisSettings(url=redis.url), prefix="bench:")
         try:
             ids = IdGenerator(node=7)
             owners = [UserId(str(10_000_000 + i)) for i in range(args.owners)]
