@@ -16,10 +16,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import re
 import string
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC
 from typing import Any, TypeVar
 
@@ -46,6 +45,7 @@ from murmur.domain import (
 from murmur.settings import MongoSettings
 from murmur.storage.base import OutboxMessage
 from murmur.storage.counting import counted
+from murmur.storage.ids import known_ids, parse_id, require_id
 
 Document = dict[str, Any]
 T = TypeVar("T")
@@ -98,30 +98,10 @@ def _translating_driver_errors(cls: C) -> C:
 
 # --- ids --------------------------------------------------------------------------------
 
-# A canonical decimal id of at most 18 digits always fits a signed 64-bit BSON integer.
-_CANONICAL_ID = re.compile(r"0|[1-9][0-9]{0,17}")
-
-
-def _key(value: str) -> int | None:
-    """The stored integer a domain id stands for; None for a string that cannot be one."""
-    return int(value) if _CANONICAL_ID.fullmatch(value) else None
-
-
-def _keys(values: Iterable[str]) -> list[int]:
-    return [key for key in map(_key, values) if key is not None]
-
-
-def _written_key(value: str) -> int:
-    """The key of a document being written: the caller vouches for the id."""
-    key = _key(value)
-    if key is None:
-        raise PermanentStoreError(f"malformed id {value!r}")
-    return key
-
 
 def _before_key(before: PostId) -> int:
     """A paging cursor comes from a client: a malformed one is invalid input."""
-    key = _key(before)
+    key = parse_id(before)
     if key is None:
         raise InvalidInput("Invalid cursor.", field="before")
     return key
@@ -261,7 +241,7 @@ class MongoUserStore:
         try:
             await self._users.insert_one(
                 {
-                    "_id": _written_key(user.id),
+                    "_id": require_id(user.id),
                     "username": user.username,
                     "username_lower": _folded(user.username),
                     "display_name": user.display_name,
@@ -277,7 +257,7 @@ class MongoUserStore:
             raise
 
     async def users_by_id(self, *, ids: Sequence[UserId]) -> dict[UserId, User]:
-        keys = _keys(ids)
+        keys = known_ids(ids)
         if not keys:
             return {}
         users = [_user(doc) async for doc in self._users.find({"_id": {"$in": keys}}, _USER_FIELDS)]
@@ -294,7 +274,7 @@ class MongoUserStore:
         return _user(doc) if doc else None
 
     async def update_profile(self, *, user_id: UserId, update: ProfileUpdate) -> User:
-        key = _key(user_id)
+        key = parse_id(user_id)
         changes = {
             field: value
             for field, value in (("display_name", update.display_name), ("bio", update.bio))
@@ -343,8 +323,8 @@ class MongoPostStore:
 
     async def create_post(self, *, post: Post, outbox: OutboxMessage) -> None:
         doc = {
-            "_id": _written_key(post.id),
-            "author_id": _written_key(post.author_id),
+            "_id": require_id(post.id),
+            "author_id": require_id(post.author_id),
             "body": post.body,
             "created_at": post.created_at,
             "delivery": post.delivery.value,
@@ -358,7 +338,7 @@ class MongoPostStore:
         await self._db.transaction(write)
 
     async def delete_post(self, *, post_id: PostId, outbox: OutboxMessage) -> Post | None:
-        key = _key(post_id)
+        key = parse_id(post_id)
         if key is None:
             return None
 
@@ -372,7 +352,7 @@ class MongoPostStore:
         return _post(deleted) if deleted is not None else None
 
     async def posts_by_id(self, *, ids: Sequence[PostId]) -> dict[PostId, Post]:
-        keys = _keys(ids)
+        keys = known_ids(ids)
         if not keys:
             return {}
         posts = [_post(doc) async for doc in self._posts.find({"_id": {"$in": keys}})]
@@ -386,7 +366,7 @@ class MongoPostStore:
         limit: int,
         delivery: Delivery | None = None,
     ) -> list[Post]:
-        authors = _keys(dict.fromkeys(author_ids))
+        authors = known_ids(dict.fromkeys(author_ids))
         if limit <= 0 or not authors:  # a limit of 0 would mean "no limit" to the server
             return []
         query: Document = {"author_id": {"$in": authors}}

@@ -29,9 +29,8 @@ from neo4j import Record
 from murmur.domain import InvalidInput, Page, PermanentStoreError, UserId
 from murmur.storage.base import FollowCounts
 from murmur.storage.counting import counted
+from murmur.storage.ids import known_ids, parse_id, require_id
 from murmur.storage.neptune.bolt import BoltClient
-
-_MAX_DIGITS = 18  # fits a signed 64-bit integer
 
 # rows: [follower, followee, seq], each pair once per call (see _follow_rows). The rows
 # run in order, each SET seeing the counts that earlier rows left, as openCypher specifies.
@@ -83,26 +82,6 @@ _FOLLOWING_PAGE = _page_query("(:User {id: $user})-[r:FOLLOWS]->(other:User)")
 _BEFORE_EVERY_EDGE = (1 << 62, 0)  # the first page's cursor position
 
 
-def _parse_id(value: str) -> int | None:
-    """The integer a canonical decimal id stands for; None for anything else ("01", "-1", "1_0")."""
-    if not (0 < len(value) <= _MAX_DIGITS and value.isascii() and value.isdigit()):
-        return None
-    if value[0] == "0" and len(value) > 1:
-        return None
-    return int(value)
-
-
-def _require_id(value: str) -> int:
-    n = _parse_id(value)
-    if n is None:
-        raise PermanentStoreError(f"malformed id {value!r}")
-    return n
-
-
-def _known_ids(values: Sequence[str]) -> list[int]:
-    return [n for n in map(_parse_id, values) if n is not None]
-
-
 def _cursor(seq: int, other: int) -> str:
     return f"{seq}_{other}"
 
@@ -111,7 +90,7 @@ def _parse_cursor(cursor: str | None) -> tuple[int, int]:
     if cursor is None:
         return _BEFORE_EVERY_EDGE
     seq, _, other = cursor.partition("_")
-    position = _parse_id(seq), _parse_id(other)
+    position = parse_id(seq), parse_id(other)
     if position[0] is None or position[1] is None:
         raise InvalidInput("Invalid cursor.", field="after")
     return position[0], position[1]
@@ -147,12 +126,12 @@ class NeptuneFollowGraph(BoltClient):
             await self._run("CREATE INDEX FOR (u:User) ON (u.id)", {})
 
     async def follow(self, *, follower: UserId, followee: UserId) -> bool:
-        return await self._follow_rows([(_require_id(follower), _require_id(followee))]) == 1
+        return await self._follow_rows([(require_id(follower), require_id(followee))]) == 1
 
     async def follow_many(self, *, pairs: Sequence[tuple[UserId, UserId]]) -> int:
         """Follow (follower, followee) pairs in order, in as few queries as fit the message
         limit; return how many edges are new. For seeding and benchmarks."""
-        return await self._follow_rows([(_require_id(a), _require_id(b)) for a, b in pairs])
+        return await self._follow_rows([(require_id(a), require_id(b)) for a, b in pairs])
 
     async def _follow_rows(self, pairs: Sequence[tuple[int, int]]) -> int:
         # A pair twice in one query would be seen absent twice (OPTIONAL MATCH reads before
@@ -162,23 +141,23 @@ class NeptuneFollowGraph(BoltClient):
         return sum(int(record["created"]) for record in records)
 
     async def unfollow(self, *, follower: UserId, followee: UserId) -> bool:
-        a, b = _parse_id(follower), _parse_id(followee)
+        a, b = parse_id(follower), parse_id(followee)
         if a is None or b is None:
             return False
         records = await self._run(_UNFOLLOW, {"follower": a, "followee": b})
         return int(records[0]["removed"]) > 0
 
     async def follows(self, *, follower: UserId, followees: Sequence[UserId]) -> set[UserId]:
-        a = _parse_id(follower)
+        a = parse_id(follower)
         if a is None or not followees:
             return set()
         records = await self._run_batched(
-            _FOLLOWS_ANY, name="ids", rows=_known_ids(followees), fixed={"follower": a}
+            _FOLLOWS_ANY, name="ids", rows=known_ids(followees), fixed={"follower": a}
         )
         return _ids(records)
 
     async def follow_counts(self, *, user_ids: Sequence[UserId]) -> dict[UserId, FollowCounts]:
-        records = await self._run_batched(_COUNTS, name="ids", rows=_known_ids(user_ids))
+        records = await self._run_batched(_COUNTS, name="ids", rows=known_ids(user_ids))
         found = {
             UserId(str(r["id"])): FollowCounts(followers=r["followers"], following=r["following"])
             for r in records
@@ -193,7 +172,7 @@ class NeptuneFollowGraph(BoltClient):
 
     async def _page(self, query: str, user_id: UserId, after: str | None, limit: int) -> Page[UserId]:
         """One page of edges, newest first; one row more than asked says whether more follow."""
-        (seq, other), key = _parse_cursor(after), _parse_id(user_id)
+        (seq, other), key = _parse_cursor(after), parse_id(user_id)
         if key is None or limit <= 0:
             return Page(items=[])
         records = await self._run(query, {"user": key, "seq": seq, "other": other, "limit": limit + 1})

@@ -11,33 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from murmur.domain import InvalidInput, PermanentStoreError
+from murmur.domain import InvalidInput
+from murmur.storage.ids import parse_id
 
-_MAX_DIGITS = 18  # any 18-digit number fits a signed 64-bit INTEGER
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
-
-
-def parse_id(value: str) -> int | None:
-    """The integer a canonical decimal id stands for; None for anything else ("01", "1_0", "-1")."""
-    if not (0 < len(value) <= _MAX_DIGITS and value.isascii() and value.isdigit()):
-        return None
-    if value[0] == "0" and len(value) > 1:
-        return None
-    return int(value)
-
-
-def known_ids(values: Iterable[str]) -> list[int]:
-    """The well-formed ids among values (a malformed one cannot name a stored row)."""
-    return [n for n in map(parse_id, values) if n is not None]
-
-
-def require_id(value: str) -> int:
-    """An id the caller vouches for (it names the row being written)."""
-    n = parse_id(value)
-    if n is None:
-        raise PermanentStoreError(f"malformed id {value!r}")
-    return n
 
 
 _ABOVE_EVERY_ID = 1 << 62

@@ -9,7 +9,8 @@ from typing import Literal
 from murmur.domain import Page, UserId
 from murmur.storage.base import FollowCounts
 from murmur.storage.counting import counted
-from murmur.storage.sqlite.codec import cursor_bound, json_array, known_ids, parse_id, require_id
+from murmur.storage.ids import known_ids, parse_id, require_id
+from murmur.storage.sqlite.codec import cursor_bound, json_array
 from murmur.storage.sqlite.database import Session, SqliteDatabase
 
 # +1 or -1 to both ends of an edge

@@ -8,15 +8,8 @@ from collections.abc import Sequence
 from murmur.domain import Delivery, Post, PostId, UserId
 from murmur.storage.base import OutboxMessage
 from murmur.storage.counting import counted
-from murmur.storage.sqlite.codec import (
-    cursor_bound,
-    from_ms,
-    json_array,
-    known_ids,
-    parse_id,
-    require_id,
-    to_ms,
-)
+from murmur.storage.ids import known_ids, parse_id, require_id
+from murmur.storage.sqlite.codec import cursor_bound, from_ms, json_array, to_ms
 from murmur.storage.sqlite.database import Row, Session, SqliteDatabase
 
 _COLUMNS = "id, author_id, body, created_at, delivery"

@@ -22,7 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from murmur.domain import PostId, TimelineEntry, UserId
 from murmur.storage.counting import counted
-from murmur.storage.sqlite.codec import cursor_bound, json_array, known_ids, parse_id, require_id
+from murmur.storage.ids import known_ids, parse_id, require_id
+from murmur.storage.sqlite.codec import cursor_bound, json_array
 from murmur.storage.sqlite.database import Session, SqliteDatabase
 
 _SET_SIZES = """

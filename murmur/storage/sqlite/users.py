@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from murmur.domain import Credentials, NotFound, ProfileUpdate, User, UserId, UsernameTaken
 from murmur.storage.counting import counted
-from murmur.storage.sqlite.codec import from_ms, json_array, known_ids, parse_id, require_id, to_ms
+from murmur.storage.ids import known_ids, parse_id, require_id
+from murmur.storage.sqlite.codec import from_ms, json_array, to_ms
 from murmur.storage.sqlite.database import Row, SqliteDatabase
 
 _COLUMNS = "id, username, display_name, bio, created_at"
