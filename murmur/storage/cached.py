@@ -6,8 +6,9 @@ store, so flushing the cache changes no answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import orjson
 
@@ -17,12 +18,40 @@ from murmur.storage.base import Cache, OutboxMessage, PostStore, UserStore
 TTL_SECONDS = 3600
 
 
+K = TypeVar("K", bound=str)
+V = TypeVar("V")
+
+
 def _user_key(user_id: str) -> str:
     return f"user:{user_id}"
 
 
 def _post_key(post_id: str) -> str:
     return f"post:{post_id}"
+
+
+async def _read_through(
+    cache: Cache,
+    ids: Sequence[K],
+    *,
+    key: Callable[[str], str],
+    load: Callable[[list[K]], Awaitable[dict[K, V]]],
+    encode: Callable[[V], bytes],
+    decode: Callable[[bytes], V],
+) -> dict[K, V]:
+    """Answer from the cache what it holds, load the rest and remember it."""
+    wanted = {key(i): i for i in ids}
+    found = await cache.get_many(keys=list(wanted))
+    values = {wanted[k]: decode(data) for k, data in found.items()}
+    missing = [i for i in ids if i not in values]
+    if missing:
+        loaded = await load(missing)
+        if loaded:
+            await cache.set_many(
+                items={key(i): encode(value) for i, value in loaded.items()}, ttl_seconds=TTL_SECONDS
+            )
+        values.update(loaded)
+    return values
 
 
 def _encode_user(user: User) -> bytes:
@@ -65,17 +94,12 @@ class CachedUserStore:
         self._cache = cache
 
     async def users_by_id(self, *, ids: Sequence[UserId]) -> dict[UserId, User]:
-        found = await self._cache.get_many(keys=[_user_key(i) for i in ids])
-        users = {UserId(key[5:]): _decode_user(value) for key, value in found.items()}
-        missing = [i for i in ids if i not in users]
-        if missing:
-            loaded = await self._inner.users_by_id(ids=missing)
-            if loaded:
-                await self._cache.set_many(
-                    items={_user_key(u.id): _encode_user(u) for u in loaded.values()}, ttl_seconds=TTL_SECONDS
-                )
-            users.update(loaded)
-        return users
+        async def load(missing: list[UserId]) -> dict[UserId, User]:
+            return await self._inner.users_by_id(ids=missing)
+
+        return await _read_through(
+            self._cache, ids, key=_user_key, load=load, encode=_encode_user, decode=_decode_user
+        )
 
     async def update_profile(self, *, user_id: UserId, update: ProfileUpdate) -> User:
         user = await self._inner.update_profile(user_id=user_id, update=update)
@@ -102,17 +126,12 @@ class CachedPostStore:
         self._cache = cache
 
     async def posts_by_id(self, *, ids: Sequence[PostId]) -> dict[PostId, Post]:
-        found = await self._cache.get_many(keys=[_post_key(i) for i in ids])
-        posts = {PostId(key[5:]): _decode_post(value) for key, value in found.items()}
-        missing = [i for i in ids if i not in posts]
-        if missing:
-            loaded = await self._inner.posts_by_id(ids=missing)
-            if loaded:
-                await self._cache.set_many(
-                    items={_post_key(p.id): _encode_post(p) for p in loaded.values()}, ttl_seconds=TTL_SECONDS
-                )
-            posts.update(loaded)
-        return posts
+        async def load(missing: list[PostId]) -> dict[PostId, Post]:
+            return await self._inner.posts_by_id(ids=missing)
+
+        return await _read_through(
+            self._cache, ids, key=_post_key, load=load, encode=_encode_post, decode=_decode_post
+        )
 
     async def delete_post(self, *, post_id: PostId, outbox: OutboxMessage) -> Post | None:
         deleted = await self._inner.delete_post(post_id=post_id, outbox=outbox)
