@@ -1,10 +1,11 @@
 """Domain values and the error tree, free of any framework or store.
 
-Ids are 53-bit "snowflakes" (milliseconds since 2024-01-01, then 12 bits of
-node and sequence) written as decimal strings. Ordering posts by id is ordering
-them by (created_at, id), so a timeline needs one sort key, the number fits a
-Redis sorted-set score and a JavaScript number exactly, and DynamoDB can sort
-on it.
+Ids are 53-bit "snowflakes" written as decimal strings: 40 bits of milliseconds
+since 2024-01-01 (until 2058), 10 bits of node, 3 of sequence. Ordering posts by id
+is ordering them by (created_at, id), so a timeline needs one sort key, the number
+fits a Redis sorted-set score and a JavaScript number exactly, and DynamoDB can sort
+on it. The node (settings.node_id) keeps processes apart: two processes with
+different nodes never mint the same id.
 
 Errors::
 
@@ -20,12 +21,12 @@ Errors::
     └── StoreError                  a backend failed
         ├── RetryableStoreError     timeouts, throttling, connection loss: try again
         └── PermanentStoreError     the request itself is wrong: retrying won't help
+            └── IdTaken             a new record's id is in use: mint another
 """
 
 from __future__ import annotations
 
 import enum
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -37,20 +38,24 @@ PostId = NewType("PostId", str)
 T = TypeVar("T")
 
 EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
-_SEQUENCE_BITS = 8
-_NODE_BITS = 4
+_SEQUENCE_BITS = 3
+NODE_BITS = 10
+NODES = 1 << NODE_BITS
 
 
 class IdGenerator:
-    """Time-ordered, unique ids: 41 bits of ms, 4 bits of node, 8 of sequence.
+    """Time-ordered, unique ids: 40 bits of ms, 10 bits of node, 3 of sequence.
 
-    The node is random per process, so ids minted by several API pods in the
-    same millisecond rarely collide; stores still refuse a duplicate id and the
-    caller mints another.
+    Eight ids a millisecond per node; a burst past that borrows the next
+    millisecond, so ids stay unique and ordered and run a little ahead of the clock.
+    Processes must have different nodes (settings.node_id); stores still refuse a
+    duplicate id (IdTaken) and the caller mints another.
     """
 
-    def __init__(self, node: int | None = None) -> None:
-        self._node = (os.getpid() if node is None else node) % (1 << _NODE_BITS)
+    def __init__(self, node: int) -> None:
+        if not 0 <= node < NODES:
+            raise ValueError(f"an id node is 0..{NODES - 1}")
+        self._node = node
         self._last_ms = 0
         self._sequence = 0
         self._backdated: dict[int, int] = {}
@@ -76,12 +81,12 @@ class IdGenerator:
                 while (sequence := self._backdated.get(ms, 0)) >= 1 << _SEQUENCE_BITS:
                     ms += 1
                 self._backdated[ms] = sequence + 1
-        return str((ms << (_NODE_BITS + _SEQUENCE_BITS)) | (self._node << _SEQUENCE_BITS) | sequence)
+        return str((ms << (NODE_BITS + _SEQUENCE_BITS)) | (self._node << _SEQUENCE_BITS) | sequence)
 
 
 def id_time(any_id: str) -> datetime:
     """The creation time encoded in an id."""
-    ms = (int(any_id) >> (_NODE_BITS + _SEQUENCE_BITS)) + EPOCH_MS
+    ms = (int(any_id) >> (NODE_BITS + _SEQUENCE_BITS)) + EPOCH_MS
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
@@ -205,6 +210,10 @@ class RetryableStoreError(StoreError):
 
 class PermanentStoreError(StoreError):
     """The request itself is wrong; retrying will not help."""
+
+
+class IdTaken(PermanentStoreError):
+    """A new record's id is in use (two processes shared a node): mint another and try again."""
 
 
 @dataclass(frozen=True, slots=True)

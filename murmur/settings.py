@@ -5,13 +5,19 @@ Built once in main()/create_app() and passed down, never read at import time.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 import secrets
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from murmur.domain import NODES
 
 
 class Strategy(StrEnum):
@@ -48,14 +54,23 @@ class ApiSettings(BaseModel):
 
 
 class WorkerSettings(BaseModel):
-    # fan-out workers started inside the API process (the embedded shape)
+    # fan-out consumers started inside the API process (the embedded shape)
     in_process: int = Field(default=2, ge=0)
+    # messages taken per receive from the express lane (posts, follows, plans); the bulk lane
+    # (chunks of big fan-outs) is taken one message at a time, so consumers share a fan-out
     batch_size: int = Field(default=10, ge=1, le=10)
     wait_seconds: float = Field(default=1.0, ge=0)
+    # a lease; a consumer extends it every third of it while it works on a message
     visibility_timeout_seconds: float = Field(default=60.0, gt=0)
     max_receives: int = Field(default=5, ge=1)
+    # followers per fan-out chunk: one chunk is one queue message and one batched write
     followers_page_size: int = Field(default=5000, ge=1)
     outbox_grace_seconds: float = Field(default=5.0, ge=0)
+    # on SIGTERM, messages in hand get this long to finish; the rest are released
+    shutdown_grace_seconds: float = Field(default=25.0, ge=0)
+    # `murmur worker` serves /healthz, /readyz and /metrics here (None: no HTTP server)
+    http_host: str = "127.0.0.1"
+    http_port: int | None = Field(default=9100, ge=0, le=65535)
 
 
 class MongoSettings(BaseModel):
@@ -83,8 +98,19 @@ class AwsSettings(BaseModel):
     region: str = "us-east-1"
     endpoint_url: str | None = None  # a local stand-in (moto) in tests and `make stack`
     timelines_table: str = "murmur-timelines"
-    fanout_queue: str = "murmur-fanout"
-    fanout_dead_letter_queue: str = "murmur-fanout-dlq"
+    # SQS FIFO queues (names end in .fifo): their deduplication drops a chunk or relayed
+    # message sent twice. The express lane carries posts, follows and fan-out plans; the
+    # bulk lane the chunks of big fan-outs, so a celebrity's post never holds up the rest.
+    fanout_queue: str = "murmur-fanout.fifo"
+    fanout_bulk_queue: str = "murmur-fanout-bulk.fifo"
+    fanout_dead_letter_queue: str = "murmur-fanout-dlq.fifo"
+
+    @model_validator(mode="after")
+    def _fifo_queues(self) -> Self:
+        for name in (self.fanout_queue, self.fanout_bulk_queue, self.fanout_dead_letter_queue):
+            if not name.endswith(".fifo"):
+                raise ValueError(f"SQS queue {name!r}: Murmur's fan-out queues are FIFO queues (.fifo)")
+        return self
 
 
 class RedisSettings(BaseModel):
@@ -147,6 +173,12 @@ class Settings(BaseSettings):
     hybrid_threshold: int = Field(default=10_000, ge=0)
     timeline_max: int = Field(default=800, ge=1)
     data_dir: Path = Path("data")
+    # The node part of every id this process mints (0..1023); None derives it from the pod
+    # name in Kubernetes, else from the host and process (see node_id_of).
+    node_id: int | None = Field(default=None, ge=0, lt=NODES)
+    # Push skips followers who have not been active for this many days (None: push to all);
+    # a returning follower's timeline is rebuilt on their first read.
+    inactive_after_days: float | None = Field(default=None, gt=0)
 
     auth: AuthSettings = AuthSettings()
     api: ApiSettings = ApiSettings()
@@ -190,6 +222,9 @@ class Settings(BaseSettings):
     def sqlite_path(self) -> Path:
         return self.data_dir / "murmur.db"
 
+    def resolved_node_id(self) -> int:
+        return self.node_id if self.node_id is not None else node_id_of(os.environ, os.getpid())
+
     def jwt_secret(self) -> str:
         """The configured secret, or the embedded dev secret kept in the data dir."""
         if self.auth.jwt_secret is not None:
@@ -200,3 +235,37 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+class FanoutWorkerSettings(Settings):
+    """Settings of `murmur worker`: it fans out and never signs or checks a token, so it
+    runs without the JWT secret the API needs outside the embedded development profile."""
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Self:
+        if self.auth.jwt_secret is not None and len(self.auth.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("MURMUR_AUTH__JWT_SECRET must be at least 32 characters")
+        return self
+
+
+_ORDINAL = re.compile(r"-(\d+)$")
+
+
+def node_id_of(environ: Mapping[str, str], pid: int) -> int:
+    """An id node for a process that was given none.
+
+    In Kubernetes (KUBERNETES_SERVICE_HOST is set) the pod name decides: a StatefulSet
+    pod's ordinal (`murmur-worker-3` is node 3), else a hash of the name — containers run as
+    PID 1, so the PID says nothing there. Elsewhere the host and PID decide, so processes on
+    one machine differ. Hashed nodes can coincide; stores refuse a duplicate id and the
+    caller mints another, and MURMUR_NODE_ID rules it out.
+    """
+    if "KUBERNETES_SERVICE_HOST" in environ:
+        name = environ.get("POD_NAME") or environ.get("HOSTNAME", "")
+        ordinal = _ORDINAL.search(name)
+        if ordinal and "-" in name[: ordinal.start()] and len(ordinal.group(1)) < 5:
+            return int(ordinal.group(1)) % NODES
+        seed = name
+    else:
+        seed = f"{environ.get('HOSTNAME', '')}/{pid}"
+    return int.from_bytes(hashlib.blake2b(seed.encode(), digest_size=4).digest(), "big") % NODES

@@ -24,19 +24,26 @@ def delivery_from_pb(value: pb.Delivery) -> Delivery:
         raise UndecodableMessage(f"unknown delivery {value}") from None
 
 
-def post_created(post_id: str, author_id: str, delivery: Delivery, cursor: str = "") -> bytes:
+def post_created(post_id: str, author_id: str, delivery: Delivery) -> bytes:
     task = pb.FanoutTask(
-        post_created=pb.PostCreated(
-            post_id=post_id, author_id=author_id, delivery=delivery_to_pb(delivery), followers_cursor=cursor
-        )
+        post_created=pb.PostCreated(post_id=post_id, author_id=author_id, delivery=delivery_to_pb(delivery))
     )
     return task.SerializeToString()
 
 
-def post_deleted(post_id: str, author_id: str, delivery: Delivery, cursor: str = "") -> bytes:
+def post_deleted(post_id: str, author_id: str, delivery: Delivery) -> bytes:
     task = pb.FanoutTask(
-        post_deleted=pb.PostDeleted(
-            post_id=post_id, author_id=author_id, delivery=delivery_to_pb(delivery), followers_cursor=cursor
+        post_deleted=pb.PostDeleted(post_id=post_id, author_id=author_id, delivery=delivery_to_pb(delivery))
+    )
+    return task.SerializeToString()
+
+
+def chunk(
+    post_id: str, author_id: str, operation: pb.ChunkOperation, *, index: int, count: int, span: str
+) -> bytes:
+    task = pb.FanoutTask(
+        chunk=pb.FanoutChunk(
+            post_id=post_id, author_id=author_id, operation=operation, index=index, count=count, span=span
         )
     )
     return task.SerializeToString()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from murmur.domain import (
@@ -32,6 +33,10 @@ from murmur.domain import (
 class FollowCounts:
     followers: int
     following: int
+    # How many times anyone has stopped following this user; it never goes down. Fan-out reads
+    # it before and after writing a chunk: unchanged means no one in the chunk can have
+    # unfollowed meanwhile, so the per-follower re-check can be skipped.
+    unfollows: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +48,30 @@ class OutboxMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message to send."""
+
+    body: bytes
+    # While a message sent with this key is waiting or in flight, another send with the same key
+    # is dropped (SQS FIFO keeps keys for 5 minutes, even after the first is gone). For work that
+    # is the same however often it is sent: a chunk of a planned fan-out, a relayed outbox row.
+    dedup_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class QueueMessage:
     receipt: str  # hands the message back to ack, retry or dead-letter it
     body: bytes
     receive_count: int  # 1 on first delivery
+    sent_at: float = 0.0  # unix seconds when it was first enqueued (lag metrics, autoscaling)
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """A timeline that a removal left short: `missing` posts, all older than `below`, belong in it."""
+
+    missing: int
+    below: PostId
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +88,8 @@ class Closeable(Protocol):
 
 class UserStore(Protocol):
     async def create_user(self, *, user: User, password_hash: str) -> None:
-        """Raise UsernameTaken if the username is in use, compared case-insensitively."""
+        """Raise UsernameTaken if the username is in use, compared case-insensitively, and IdTaken
+        if the id is (the caller mints another)."""
 
     async def users_by_id(self, *, ids: Sequence[UserId]) -> dict[UserId, User]:
         """The users that exist among ids; unknown ids are left out."""
@@ -78,12 +104,20 @@ class UserStore(Protocol):
 
     async def count_users(self) -> int: ...
 
+    async def record_activity(self, *, user_id: UserId, at: datetime) -> datetime | None:
+        """Note that the user was active at `at` (never moving it back); when they were last
+        active before, or None for an unknown user. A user never recorded counts as active
+        when they registered."""
+
+    async def active_among(self, *, user_ids: Sequence[UserId], since: datetime) -> set[UserId]:
+        """Which of these users have been active since `since` (push skips the others)."""
+
 
 class PostStore(Protocol):
     """Posts, and the outbox of fan-out events written atomically with them."""
 
     async def create_post(self, *, post: Post, outbox: OutboxMessage) -> None:
-        """Save the post and its outbox message in one atomic write.
+        """Save the post and its outbox message in one atomic write; IdTaken if the id is in use.
 
         The caller picks the message id, so it can mark it published after sending it.
         """
@@ -91,6 +125,9 @@ class PostStore(Protocol):
     async def delete_post(self, *, post_id: PostId, outbox: OutboxMessage) -> Post | None:
         """Delete the post and save the outbox message atomically; None (and no message) if
         it was not there."""
+
+    async def save_outbox(self, *, message: OutboxMessage) -> None:
+        """Save an outbox message on its own (a follow change, saved before the graph changes)."""
 
     async def posts_by_id(self, *, ids: Sequence[PostId]) -> dict[PostId, Post]: ...
 
@@ -105,10 +142,17 @@ class PostStore(Protocol):
         """Posts by any of the authors, newest first, older than `before` when given,
         restricted to one delivery mode when given."""
 
+    async def pulled_authors(self, *, author_ids: Sequence[UserId]) -> set[UserId]:
+        """Which of these authors have written a PULLED post (hybrid reads merge only theirs)."""
+
     async def count_posts(self) -> int: ...
 
-    async def outbox_pending(self, *, older_than_seconds: float, limit: int) -> list[OutboxMessage]:
-        """Outbox messages saved at least that long ago and not yet marked published."""
+    async def claim_outbox(
+        self, *, older_than_seconds: float, limit: int, lease_seconds: float
+    ) -> list[OutboxMessage]:
+        """Outbox messages saved at least `older_than_seconds` ago, not yet published and not
+        held by another relay, oldest first; the caller now holds them for `lease_seconds`, so
+        relays in many processes never publish one message at the same time."""
 
     async def outbox_published(self, *, ids: Sequence[str]) -> None: ...
 
@@ -123,6 +167,9 @@ class FollowGraph(Protocol):
     async def follows(self, *, follower: UserId, followees: Sequence[UserId]) -> set[UserId]:
         """Which of followees the follower follows."""
 
+    async def followers_among(self, *, user_id: UserId, candidates: Sequence[UserId]) -> set[UserId]:
+        """Which of candidates follow user_id (fan-out's re-check after writing a chunk)."""
+
     async def follow_counts(self, *, user_ids: Sequence[UserId]) -> dict[UserId, FollowCounts]:
         """Counts for every id asked for (zero for unknown ids)."""
 
@@ -136,17 +183,46 @@ class FollowGraph(Protocol):
     async def following(self, *, user_id: UserId, after: str | None, limit: int) -> Page[UserId]:
         """Whom user_id follows, most recent first, in pages."""
 
+    async def follower_spans(self, *, user_id: UserId, size: int) -> list[str]:
+        """Cut user_id's followers into spans of about `size` (none when there are no
+        followers), which together hold every current follower; each span is an opaque string for
+        `followers_in`. A fan-out plans its chunks with this once, then workers read their
+        spans in parallel, each at a cost that does not grow with the total follower count."""
+
+    async def followers_in(self, *, user_id: UserId, span: str) -> list[UserId]:
+        """The current followers of user_id within one span from follower_spans (followers
+        who left are gone from it; some who came later may be in it)."""
+
 
 class TimelineStore(Protocol):
-    """Materialised home timelines, newest first, each capped at `cap` entries."""
+    """Materialised home timelines, newest first. A reader sees the newest `cap` entries.
+
+    Each timeline has a *floor*, a post id: at and above it, the timeline holds every post
+    of its sources that fan-out has delivered (it is exact there); below it, it may hold
+    some older entries with gaps. Stores trim lazily: they keep some entries past the cap
+    and now and then delete them, moving the floor up to the cap-th entry. A removal can
+    leave fewer than cap entries at or above the floor: `shortfall` says so, and `refill`
+    takes the missing posts, which are all older than the floor, and moves the floor down.
+    A floor of 0 means exact all the way down: such a timeline is never short.
+
+    Every write is idempotent under concurrency: identical writes, removals and trims
+    racing each other leave what one of them alone would have left.
+    """
 
     cap: int
+    # about one push in `trim_every` trims a timeline, so each holds up to about that many
+    # entries past the cap between trims
+    trim_every: int
 
     async def add_to_timelines(self, *, owners: Sequence[UserId], entry: TimelineEntry) -> None:
-        """Fan one post out; re-adding an entry changes nothing. Each timeline is trimmed to cap."""
+        """Fan one post out to many timelines; adding an entry again changes nothing."""
 
-    async def add_entries(self, *, owner: UserId, entries: Sequence[TimelineEntry]) -> None:
-        """Backfill one timeline; trimmed to cap."""
+    async def backfill(
+        self, *, owner: UserId, entries: Sequence[TimelineEntry], complete_above: PostId | None
+    ) -> None:
+        """Add one source's newest posts to a timeline (a follow). `complete_above` is the
+        oldest of them when the source has older ones too (the floor rises to it), None when
+        these are all of the source's posts."""
 
     async def remove_post(self, *, owners: Sequence[UserId], post_id: PostId) -> list[UserId]:
         """Remove a post from these timelines; return the owners that held it."""
@@ -154,13 +230,28 @@ class TimelineStore(Protocol):
     async def remove_author(self, *, owner: UserId, author_id: UserId) -> int:
         """Remove an author's posts from one timeline; return how many were removed."""
 
+    async def shortfall(self, *, owners: Sequence[UserId]) -> dict[UserId, Shortfall]:
+        """The owners among these whose timelines hold fewer than cap entries at or above
+        their floor (a floor above 0), and what they lack. The others are left out."""
+
+    async def refill(
+        self, *, owner: UserId, entries: Sequence[TimelineEntry], below: PostId, wanted: int
+    ) -> bool:
+        """Add `entries`: the newest `wanted` posts of all the owner's sources older than
+        `below` (fewer when there are no more). If the floor is still `below`, it moves down to
+        the oldest of them (to 0 when there were fewer than wanted) and this returns True;
+        False means the floor moved meanwhile (ask `shortfall` again)."""
+
+    async def rebuild(self, *, owner: UserId, entries: Sequence[TimelineEntry]) -> None:
+        """Add `entries`, the newest `cap` posts of all the owner's sources (fewer when there
+        are no more), and set the floor to the oldest of them (0 when fewer than cap): for a
+        timeline that missed pushes (a returning inactive user) or was never built (seeding)."""
+
     async def timeline(self, *, owner: UserId, before: PostId | None, limit: int) -> list[TimelineEntry]:
-        """Newest first, older than `before` when given."""
+        """Newest first, older than `before` when given; from the top, at most cap entries."""
 
-    async def timeline_sizes(self, *, owners: Sequence[UserId]) -> dict[UserId, int]: ...
-
-    async def replace(self, *, owner: UserId, entries: Sequence[TimelineEntry]) -> None:
-        """Replace a whole timeline (rebuilds)."""
+    async def timeline_sizes(self, *, owners: Sequence[UserId]) -> dict[UserId, int]:
+        """Entries stored per owner, those kept past the cap included (tests, storage studies)."""
 
 
 class Cache(Protocol):
@@ -169,6 +260,9 @@ class Cache(Protocol):
     async def get_many(self, *, keys: Sequence[str]) -> dict[str, bytes]: ...
 
     async def set_many(self, *, items: Mapping[str, bytes], ttl_seconds: int) -> None: ...
+
+    async def add_many(self, *, items: Mapping[str, bytes], ttl_seconds: int) -> None:
+        """Set only the keys that hold nothing (a load must not overwrite a tombstone)."""
 
     async def delete(self, *, keys: Sequence[str]) -> None: ...
 
@@ -190,14 +284,20 @@ class EventBus(Protocol):
 class Queue(Protocol):
     """At-least-once work queue with a dead-letter queue.
 
-    A received message is hidden for the visibility timeout; if it is not
-    acknowledged by then it is delivered again. After `max_receives` deliveries
-    it moves to the dead-letter queue instead.
+    A received message is hidden for the visibility timeout; if it is not acknowledged
+    by then (or its lease extended) it is delivered again. After `max_receives`
+    deliveries it moves to the dead-letter queue instead.
     """
 
-    async def send(self, *, bodies: Sequence[bytes]) -> None: ...
+    async def send(self, *, messages: Sequence[Outgoing]) -> None: ...
 
     async def receive(self, *, max_messages: int, wait_seconds: float) -> list[QueueMessage]: ...
+
+    async def extend(self, *, receipts: Sequence[str], seconds: float) -> None:
+        """Keep received messages hidden for `seconds` from now: the heartbeat of long work."""
+
+    async def release(self, *, receipts: Sequence[str]) -> None:
+        """Hand received messages back unhandled, visible again at once (a worker shutting down)."""
 
     async def ack(self, *, receipts: Sequence[str]) -> None: ...
 
@@ -210,3 +310,19 @@ class Queue(Protocol):
     async def dead_letters(self, *, limit: int) -> list[bytes]: ...
 
     async def depth(self) -> QueueDepth: ...
+
+
+class FanoutLedger(Protocol):
+    """The progress of planned fan-outs: each one's chunk plan, recorded once, and which of
+    its chunks are done. Tasks are named by the caller ("<post id>:add")."""
+
+    async def plan(self, *, task: str, spans: Sequence[str]) -> list[str]:
+        """Record these spans as the task's plan unless a plan is recorded already; return the
+        recorded plan either way, so a planner that runs twice sends the same chunks."""
+
+    async def finish(self, *, task: str, chunk: int) -> int | None:
+        """Mark chunk (an index into the plan) done; how many of the task's chunks are done
+        now, or None if this one was done already."""
+
+    async def done(self, *, task: str) -> set[int]:
+        """The task's chunks that are done."""

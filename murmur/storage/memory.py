@@ -61,6 +61,10 @@ class MemoryCache:
         while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
             self._remove(next(iter(self._entries)))  # least recently used first
 
+    async def add_many(self, *, items: Mapping[str, bytes], ttl_seconds: int) -> None:
+        held = await self.get_many(keys=list(items))  # drops the expired ones
+        await self.set_many(items={k: v for k, v in items.items() if k not in held}, ttl_seconds=ttl_seconds)
+
     async def delete(self, *, keys: Sequence[str]) -> None:
         for key in keys:
             self._remove(key)

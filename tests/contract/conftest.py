@@ -16,10 +16,20 @@ from typing import Any, cast
 import pytest
 from contract_helpers import QueueConfig
 
-from murmur.storage.base import Cache, EventBus, FollowGraph, PostStore, Queue, TimelineStore, UserStore
+from murmur.storage.base import (
+    Cache,
+    EventBus,
+    FanoutLedger,
+    FollowGraph,
+    PostStore,
+    Queue,
+    TimelineStore,
+    UserStore,
+)
 from murmur.storage.memory import LocalEventBus, MemoryCache
 from murmur.storage.sqlite import (
     SqliteDatabase,
+    SqliteFanoutLedger,
     SqliteFollowGraph,
     SqlitePostStore,
     SqliteQueue,
@@ -35,6 +45,7 @@ IMPLEMENTATIONS: dict[str, list[str]] = {
     "queue": ["sqlite", "sqs"],
     "cache": ["memory", "redis"],
     "bus": ["local", "redis"],
+    "ledger": ["sqlite", "mongo"],
 }
 
 
@@ -83,6 +94,11 @@ def bus(request: pytest.FixtureRequest) -> EventBus:
     return cast(EventBus, _implementation(request, "bus"))
 
 
+@pytest.fixture(params=IMPLEMENTATIONS["ledger"])
+def ledger(request: pytest.FixtureRequest) -> FanoutLedger:
+    return cast(FanoutLedger, _implementation(request, "ledger"))
+
+
 # --- knobs the tests turn, honoured by every implementation ---------------------------
 
 
@@ -125,6 +141,11 @@ def sqlite_graph(sqlite_db: SqliteDatabase) -> SqliteFollowGraph:
 @pytest.fixture
 def sqlite_timelines(sqlite_db: SqliteDatabase, timeline_cap: int) -> SqliteTimelineStore:
     return SqliteTimelineStore(db=sqlite_db, cap=timeline_cap)
+
+
+@pytest.fixture
+def sqlite_ledger(sqlite_db: SqliteDatabase) -> SqliteFanoutLedger:
+    return SqliteFanoutLedger(db=sqlite_db)
 
 
 @pytest.fixture

@@ -33,3 +33,10 @@ async def test_entries_expire_after_their_ttl(cache: Cache) -> None:
 
     await asyncio.sleep(1.2)
     assert await cache.get_many(keys=["short", "long"]) == {"long": b"2"}
+
+
+async def test_add_sets_only_keys_that_hold_nothing(cache: Cache) -> None:
+    await cache.set_many(items={"tombstone": b"deleted"}, ttl_seconds=60)
+    await cache.add_many(items={"tombstone": b"a stale load", "fresh": b"loaded"}, ttl_seconds=60)
+
+    assert await cache.get_many(keys=["tombstone", "fresh"]) == {"tombstone": b"deleted", "fresh": b"loaded"}

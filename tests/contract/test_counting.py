@@ -6,7 +6,7 @@ from contract_helpers import created_message, new_id, new_post, new_user
 
 from murmur.domain import TimelineEntry, UserId
 from murmur.metrics import store_operation_counts
-from murmur.storage.base import Cache, FollowGraph, PostStore, Queue, TimelineStore, UserStore
+from murmur.storage.base import Outgoing, Cache, FollowGraph, PostStore, Queue, TimelineStore, UserStore
 
 
 async def test_store_operations_are_counted(
@@ -26,7 +26,7 @@ async def test_store_operations_are_counted(
     await post_store.create_post(post=post, outbox=created_message(post))
     await graph.follow(follower=user.id, followee=UserId(new_id()))
     await timelines.add_to_timelines(owners=[user.id], entry=TimelineEntry(post.id, user.id))
-    await queue.send(bodies=[b"x"])
+    await queue.send(messages=[Outgoing(b"x")])
     await queue.depth()
     await cache.get_many(keys=["k"])
     after = store_operation_counts()

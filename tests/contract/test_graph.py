@@ -52,7 +52,7 @@ async def test_counts_follow_every_change(graph: FollowGraph) -> None:
     stranger = UserId(new_id())
     assert await graph.follow_counts(user_ids=[a, b, c, stranger]) == {
         a: FollowCounts(followers=1, following=1),
-        b: FollowCounts(followers=1, following=1),
+        b: FollowCounts(followers=1, following=1, unfollows=1),
         c: FollowCounts(followers=0, following=0),
         stranger: FollowCounts(followers=0, following=0),
     }
@@ -122,3 +122,67 @@ async def test_following_again_moves_an_edge_to_the_head(graph: FollowGraph) -> 
 async def test_a_malformed_cursor_is_invalid_input(graph: FollowGraph) -> None:
     with pytest.raises(InvalidInput):
         await graph.followers(user_id=UserId(new_id()), after="not a cursor", limit=3)
+
+
+# --- fan-out: spans of followers, and the re-check after writing ------------------------
+
+
+async def all_in_spans(graph: FollowGraph, user: UserId, size: int) -> list[list[UserId]]:
+    return [
+        await graph.followers_in(user_id=user, span=span)
+        for span in await graph.follower_spans(user_id=user, size=size)
+    ]
+
+
+async def test_spans_cut_the_followers_into_parts_of_about_the_size(graph: FollowGraph) -> None:
+    star, *fans = users(26)
+    for fan in fans:
+        await graph.follow(follower=fan, followee=star)
+
+    parts = await all_in_spans(graph, star, 10)
+    assert sorted(f for part in parts for f in part) == sorted(fans)  # each follower once
+    assert len(parts) >= 3
+    assert all(len(part) <= 2 * 10 for part in parts)
+    assert [sorted(part) for part in await all_in_spans(graph, star, 1000)] == [sorted(fans)]
+
+
+async def test_a_user_with_no_followers_has_no_spans(graph: FollowGraph) -> None:
+    (loner,) = users(1)
+    assert await graph.follower_spans(user_id=loner, size=10) == []
+    assert await graph.follower_spans(user_id=UserId("junk"), size=10) == []
+
+
+async def test_a_span_drops_followers_who_left(graph: FollowGraph) -> None:
+    star, *fans = users(13)
+    for fan in fans:
+        await graph.follow(follower=fan, followee=star)
+    spans = await graph.follower_spans(user_id=star, size=4)
+    await graph.unfollow(follower=fans[0], followee=star)
+    await graph.unfollow(follower=fans[-1], followee=star)
+    late = users(1)[0]
+    await graph.follow(follower=late, followee=star)
+
+    read = [f for span in spans for f in await graph.followers_in(user_id=star, span=span)]
+    assert set(fans[1:-1]) <= set(read) <= set(fans[1:-1]) | {late}
+    assert fans[0] not in read and fans[-1] not in read
+
+
+async def test_followers_among_answers_which_candidates_follow(graph: FollowGraph) -> None:
+    star, a, b, c = users(4)
+    await graph.follow(follower=a, followee=star)
+    await graph.follow(follower=c, followee=star)
+    await graph.follow(follower=star, followee=b)  # the other direction does not count
+
+    assert await graph.followers_among(user_id=star, candidates=[a, b, c, UserId("junk")]) == {a, c}
+    assert await graph.followers_among(user_id=star, candidates=[]) == set()
+
+
+async def test_unfollows_only_ever_grow(graph: FollowGraph) -> None:
+    star, fan = users(2)
+    for _ in range(3):
+        await graph.follow(follower=fan, followee=star)
+        await graph.unfollow(follower=fan, followee=star)
+    await graph.follow(follower=fan, followee=star)
+
+    counts = (await graph.follow_counts(user_ids=[star]))[star]
+    assert (counts.followers, counts.unfollows) == (1, 3)

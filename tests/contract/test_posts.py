@@ -9,8 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from contract_helpers import created_message, deleted_message, new_id, new_post
 
-from murmur.domain import Delivery, PostId, StoreError, UserId
-from murmur.storage.base import PostStore
+from murmur.domain import Delivery, IdTaken, PostId, UserId
+from murmur.storage.base import OutboxMessage, PostStore
+
+
+async def pending(
+    post_store: PostStore, *, older_than_seconds: float = 0, limit: int = 10
+) -> list[OutboxMessage]:
+    """What a relay would publish now (claimed only for an instant, so the next look sees it again)."""
+    return await post_store.claim_outbox(older_than_seconds=older_than_seconds, limit=limit, lease_seconds=0)
 
 
 def author() -> UserId:
@@ -31,9 +38,9 @@ async def test_creating_a_post_saves_its_outbox_message(post_store: PostStore) -
     message = created_message(post)
     await post_store.create_post(post=post, outbox=message)
 
-    assert await post_store.outbox_pending(older_than_seconds=0, limit=10) == [message]
+    assert await pending(post_store) == [message]
     # too recent for a relay that waits for the first publish to happen
-    assert await post_store.outbox_pending(older_than_seconds=3600, limit=10) == []
+    assert await pending(post_store, older_than_seconds=3600) == []
 
 
 async def test_published_outbox_messages_are_no_longer_pending(post_store: PostStore) -> None:
@@ -42,28 +49,28 @@ async def test_published_outbox_messages_are_no_longer_pending(post_store: PostS
         await post_store.create_post(post=post, outbox=created_message(post))
 
     await post_store.outbox_published(ids=[f"{posts[0].id}:created", f"{posts[2].id}:created"])
-    assert await post_store.outbox_pending(older_than_seconds=0, limit=10) == [created_message(posts[1])]
+    assert await pending(post_store) == [created_message(posts[1])]
     await post_store.outbox_published(ids=[])
     await post_store.outbox_published(ids=["never-saved"])
-    assert len(await post_store.outbox_pending(older_than_seconds=0, limit=10)) == 1
+    assert len(await pending(post_store)) == 1
 
 
-async def test_outbox_pending_comes_oldest_first_and_limited(post_store: PostStore) -> None:
+async def test_outbox_claims_come_oldest_first_and_limited(post_store: PostStore) -> None:
     posts = [new_post(author()) for _ in range(5)]
     for post in posts:
         await post_store.create_post(post=post, outbox=created_message(post))
 
-    pending = await post_store.outbox_pending(older_than_seconds=0, limit=3)
-    assert pending == [created_message(p) for p in posts[:3]]
+    claimed = await pending(post_store, limit=3)
+    assert claimed == [created_message(p) for p in posts[:3]]
 
 
-async def test_outbox_pending_waits_for_the_grace_period(post_store: PostStore) -> None:
+async def test_outbox_claims_wait_for_the_grace_period(post_store: PostStore) -> None:
     post = new_post(author())
     await post_store.create_post(post=post, outbox=created_message(post))
 
-    assert await post_store.outbox_pending(older_than_seconds=0.3, limit=10) == []
+    assert await pending(post_store, older_than_seconds=0.3) == []
     await asyncio.sleep(0.35)
-    assert await post_store.outbox_pending(older_than_seconds=0.3, limit=10) == [created_message(post)]
+    assert await pending(post_store, older_than_seconds=0.3) == [created_message(post)]
 
 
 async def test_a_refused_post_leaves_no_outbox_message(post_store: PostStore) -> None:
@@ -72,9 +79,9 @@ async def test_a_refused_post_leaves_no_outbox_message(post_store: PostStore) ->
     await post_store.outbox_published(ids=[created_message(post).id])
 
     duplicate = replace(new_post(author()), id=post.id, body="same id, other post")
-    with pytest.raises(StoreError):
+    with pytest.raises(IdTaken):
         await post_store.create_post(post=duplicate, outbox=deleted_message("other"))
-    assert await post_store.outbox_pending(older_than_seconds=0, limit=10) == []
+    assert await pending(post_store) == []
     assert await post_store.posts_by_id(ids=[post.id]) == {post.id: post}
 
 
@@ -86,7 +93,7 @@ async def test_deleting_a_post_returns_it_and_saves_the_outbox_message(post_stor
     deleted = await post_store.delete_post(post_id=post.id, outbox=deleted_message(post.id))
     assert deleted == post
     assert await post_store.posts_by_id(ids=[post.id]) == {}
-    assert await post_store.outbox_pending(older_than_seconds=0, limit=10) == [deleted_message(post.id)]
+    assert await pending(post_store) == [deleted_message(post.id)]
     assert await post_store.count_posts() == 0
 
 
@@ -94,7 +101,55 @@ async def test_deleting_a_missing_post_is_none_and_saves_nothing(post_store: Pos
     missing = PostId(new_id())
     assert await post_store.delete_post(post_id=missing, outbox=deleted_message(missing)) is None
     assert await post_store.delete_post(post_id=PostId("junk"), outbox=deleted_message("junk")) is None
-    assert await post_store.outbox_pending(older_than_seconds=0, limit=10) == []
+    assert await pending(post_store) == []
+
+
+async def test_a_claimed_message_is_held_from_other_relays_until_its_lease_ends(
+    post_store: PostStore,
+) -> None:
+    posts = [new_post(author()) for _ in range(3)]
+    for post in posts:
+        await post_store.create_post(post=post, outbox=created_message(post))
+
+    first = await post_store.claim_outbox(older_than_seconds=0, limit=2, lease_seconds=0.5)
+    second = await post_store.claim_outbox(older_than_seconds=0, limit=10, lease_seconds=0.5)
+    assert first == [created_message(p) for p in posts[:2]]
+    assert second == [created_message(posts[2])]
+    assert await post_store.claim_outbox(older_than_seconds=0, limit=10, lease_seconds=0.5) == []
+    await post_store.outbox_published(ids=[m.id for m in first])
+    await asyncio.sleep(0.6)  # the second relay died without publishing: its lease ends
+    assert await pending(post_store) == second
+
+
+async def test_relays_racing_never_claim_one_message_twice(post_store: PostStore) -> None:
+    posts = [new_post(author()) for _ in range(12)]
+    for post in posts:
+        await post_store.create_post(post=post, outbox=created_message(post))
+
+    claims = await asyncio.gather(
+        *(post_store.claim_outbox(older_than_seconds=0, limit=4, lease_seconds=30) for _ in range(5))
+    )
+    claimed = [message.id for claim in claims for message in claim]
+    assert sorted(claimed) == sorted(created_message(p).id for p in posts)
+
+
+async def test_an_outbox_message_saved_on_its_own_is_pending(post_store: PostStore) -> None:
+    message = OutboxMessage(id="follow:abc", body=b"follow task")
+    await post_store.save_outbox(message=message)
+
+    assert await pending(post_store) == [message]
+    await post_store.outbox_published(ids=[message.id])
+    assert await pending(post_store) == []
+
+
+async def test_pulled_authors_are_those_with_a_pulled_post(post_store: PostStore) -> None:
+    pulled, pushed, silent = author(), author(), author()
+    for who, delivery in ((pulled, Delivery.PUSHED), (pulled, Delivery.PULLED), (pushed, Delivery.PUSHED)):
+        post = new_post(who, delivery=delivery)
+        await post_store.create_post(post=post, outbox=created_message(post))
+
+    assert await post_store.pulled_authors(author_ids=[pulled, pushed, silent, UserId("junk")]) == {pulled}
+    assert await post_store.pulled_authors(author_ids=[]) == set()
 
 
 # --- recent_posts ----------------------------------------------------------------------

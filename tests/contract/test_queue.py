@@ -9,7 +9,11 @@ import pytest
 from contract_helpers import QueueConfig
 
 from murmur.domain import PermanentStoreError
-from murmur.storage.base import Queue, QueueDepth
+from murmur.storage.base import Outgoing, Queue, QueueDepth
+
+
+async def send(queue: Queue, bodies: list[bytes]) -> None:
+    await queue.send(messages=[Outgoing(body) for body in bodies])
 
 
 async def receive_all(queue: Queue, n: int = 10) -> list[bytes]:
@@ -17,7 +21,7 @@ async def receive_all(queue: Queue, n: int = 10) -> list[bytes]:
 
 
 async def test_sent_messages_are_received_in_order_and_gone_once_acked(queue: Queue) -> None:
-    await queue.send(bodies=[b"one", b"two", b"three"])
+    await send(queue, [b"one", b"two", b"three"])
 
     messages = await queue.receive(max_messages=10, wait_seconds=0)
     assert [m.body for m in messages] == [b"one", b"two", b"three"]
@@ -28,7 +32,7 @@ async def test_sent_messages_are_received_in_order_and_gone_once_acked(queue: Qu
 
 
 async def test_receive_takes_at_most_max_messages(queue: Queue) -> None:
-    await queue.send(bodies=[bytes([i]) for i in range(7)])
+    await send(queue, [bytes([i]) for i in range(7)])
 
     assert len(await queue.receive(max_messages=3, wait_seconds=0)) == 3
     assert len(await queue.receive(max_messages=3, wait_seconds=0)) == 3
@@ -39,7 +43,7 @@ async def test_receive_takes_at_most_max_messages(queue: Queue) -> None:
 async def test_a_received_message_is_hidden_then_delivered_again(
     queue: Queue, queue_config: QueueConfig
 ) -> None:
-    await queue.send(bodies=[b"work"])
+    await send(queue, [b"work"])
     first = await queue.receive(max_messages=1, wait_seconds=0)
     assert await queue.receive(max_messages=1, wait_seconds=0) == []  # leased
 
@@ -52,7 +56,7 @@ async def test_a_received_message_is_hidden_then_delivered_again(
 async def test_a_stale_receipt_cannot_settle_a_redelivered_message(
     queue: Queue, queue_config: QueueConfig
 ) -> None:
-    await queue.send(bodies=[b"work"])
+    await send(queue, [b"work"])
     (stale,) = await queue.receive(max_messages=1, wait_seconds=0)
     await asyncio.sleep(queue_config.visibility_timeout_seconds + 0.1)
     (current,) = await queue.receive(max_messages=1, wait_seconds=0)
@@ -66,7 +70,7 @@ async def test_a_stale_receipt_cannot_settle_a_redelivered_message(
 
 
 async def test_acking_twice_is_harmless(queue: Queue) -> None:
-    await queue.send(bodies=[b"a", b"b"])
+    await send(queue, [b"a", b"b"])
     first, _ = await queue.receive(max_messages=2, wait_seconds=0)
     await queue.ack(receipts=[first.receipt])
     await queue.ack(receipts=[first.receipt])
@@ -75,7 +79,7 @@ async def test_acking_twice_is_harmless(queue: Queue) -> None:
 
 
 async def test_retry_later_hides_a_message_for_the_delay(queue: Queue) -> None:
-    await queue.send(bodies=[b"flaky"])
+    await send(queue, [b"flaky"])
     (message,) = await queue.receive(max_messages=1, wait_seconds=0)
     await queue.retry_later(receipt=message.receipt, delay_seconds=0.3)
 
@@ -86,7 +90,7 @@ async def test_retry_later_hides_a_message_for_the_delay(queue: Queue) -> None:
 
 
 async def test_retry_now_makes_a_message_visible_at_once(queue: Queue) -> None:
-    await queue.send(bodies=[b"flaky"])
+    await send(queue, [b"flaky"])
     (message,) = await queue.receive(max_messages=1, wait_seconds=0)
     await queue.retry_later(receipt=message.receipt, delay_seconds=0)
 
@@ -94,7 +98,7 @@ async def test_retry_now_makes_a_message_visible_at_once(queue: Queue) -> None:
 
 
 async def test_dead_letter_moves_messages_now(queue: Queue) -> None:
-    await queue.send(bodies=[b"poison", b"fine"])
+    await send(queue, [b"poison", b"fine"])
     poison, fine = await queue.receive(max_messages=2, wait_seconds=0)
     await queue.dead_letter(receipts=[poison.receipt])
 
@@ -107,7 +111,7 @@ async def test_dead_letter_moves_messages_now(queue: Queue) -> None:
 async def test_a_message_goes_to_dead_letters_after_max_receives(
     queue: Queue, queue_config: QueueConfig
 ) -> None:
-    await queue.send(bodies=[b"doomed"])
+    await send(queue, [b"doomed"])
     counts = []
     for _ in range(queue_config.max_receives):
         (message,) = await queue.receive(max_messages=1, wait_seconds=0)
@@ -122,7 +126,7 @@ async def test_a_message_goes_to_dead_letters_after_max_receives(
 
 async def test_an_expired_lease_counts_as_a_delivery(queue: Queue, queue_config: QueueConfig) -> None:
     # a worker that dies mid-task never settles its message: it comes back, until it is dead
-    await queue.send(bodies=[b"crashes the worker"])
+    await send(queue, [b"crashes the worker"])
     for _ in range(queue_config.max_receives):
         assert len(await queue.receive(max_messages=1, wait_seconds=0)) == 1
         await asyncio.sleep(queue_config.visibility_timeout_seconds + 0.05)
@@ -131,7 +135,7 @@ async def test_an_expired_lease_counts_as_a_delivery(queue: Queue, queue_config:
 
 
 async def test_depth_counts_visible_in_flight_and_dead(queue: Queue) -> None:
-    await queue.send(bodies=[b"a", b"b", b"c", b"d"])
+    await send(queue, [b"a", b"b", b"c", b"d"])
     assert await queue.depth() == QueueDepth(visible=4, in_flight=0, dead=0)
     a, b = await queue.receive(max_messages=2, wait_seconds=0)
     assert await queue.depth() == QueueDepth(visible=2, in_flight=2, dead=0)
@@ -141,7 +145,7 @@ async def test_depth_counts_visible_in_flight_and_dead(queue: Queue) -> None:
 
 
 async def test_dead_letters_are_listed_oldest_first_up_to_the_limit(queue: Queue) -> None:
-    await queue.send(bodies=[b"1", b"2", b"3"])
+    await send(queue, [b"1", b"2", b"3"])
     messages = await queue.receive(max_messages=3, wait_seconds=0)
     await queue.dead_letter(receipts=[m.receipt for m in messages])
     assert await queue.dead_letters(limit=2) == [b"1", b"2"]
@@ -153,14 +157,14 @@ async def test_receive_long_polls_until_a_message_arrives(queue: Queue) -> None:
     assert not waiting.done()
 
     sent_at = time.monotonic()
-    await queue.send(bodies=[b"wake up"])
+    await send(queue, [b"wake up"])
     messages = await asyncio.wait_for(waiting, timeout=5)
     assert [m.body for m in messages] == [b"wake up"]
     assert time.monotonic() - sent_at < 1.0
 
 
 async def test_receive_long_polls_until_a_lease_runs_out(queue: Queue, queue_config: QueueConfig) -> None:
-    await queue.send(bodies=[b"slow"])
+    await send(queue, [b"slow"])
     await queue.receive(max_messages=1, wait_seconds=0)
 
     started = time.monotonic()
@@ -178,7 +182,7 @@ async def test_an_empty_long_poll_returns_nothing_after_the_wait(queue: Queue) -
 async def test_concurrent_receivers_never_share_a_message(queue: Queue) -> None:
     receivers = [asyncio.create_task(queue.receive(max_messages=3, wait_seconds=2)) for _ in range(4)]
     await asyncio.sleep(0.1)
-    await queue.send(bodies=[bytes([i]) for i in range(12)])
+    await send(queue, [bytes([i]) for i in range(12)])
     got: list[bytes] = []
     for receiver in receivers:
         got.extend(m.body for m in await receiver)
@@ -189,3 +193,54 @@ async def test_concurrent_receivers_never_share_a_message(queue: Queue) -> None:
 async def test_a_malformed_receipt_is_refused(queue: Queue) -> None:
     with pytest.raises(PermanentStoreError):
         await queue.ack(receipts=["not a receipt"])
+
+
+async def test_messages_carry_the_time_they_were_sent(queue: Queue) -> None:
+    before = time.time()
+    await send(queue, [b"timed"])
+    (message,) = await queue.receive(max_messages=1, wait_seconds=0)
+    assert before - 1.0 <= message.sent_at <= time.time() + 1.0
+
+
+async def test_a_dedup_key_drops_a_second_send_while_the_first_is_waiting(queue: Queue) -> None:
+    await queue.send(
+        messages=[Outgoing(b"chunk 1", dedup_key="post:1"), Outgoing(b"chunk 2", dedup_key="post:2")]
+    )
+    await queue.send(messages=[Outgoing(b"chunk 1 again", dedup_key="post:1"), Outgoing(b"no key")])
+    await queue.send(messages=[Outgoing(b"no key")])
+
+    assert sorted(await receive_all(queue)) == [b"chunk 1", b"chunk 2", b"no key", b"no key"]
+
+
+async def test_a_dedup_key_drops_a_second_send_while_the_first_is_in_flight(queue: Queue) -> None:
+    await queue.send(messages=[Outgoing(b"chunk", dedup_key="post:9:0")])
+    (held,) = await queue.receive(max_messages=1, wait_seconds=0)
+    await queue.send(messages=[Outgoing(b"chunk", dedup_key="post:9:0")])
+
+    assert await receive_all(queue) == []
+    await queue.ack(receipts=[held.receipt])
+    assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)
+
+
+async def test_extend_keeps_a_message_hidden_past_its_lease(queue: Queue, queue_config: QueueConfig) -> None:
+    await send(queue, [b"long work"])
+    (message,) = await queue.receive(max_messages=1, wait_seconds=0)
+    lease = queue_config.visibility_timeout_seconds
+    for _ in range(3):
+        await asyncio.sleep(lease / 2)
+        await queue.extend(receipts=[message.receipt], seconds=lease + 1.0)
+    assert await queue.receive(max_messages=1, wait_seconds=0) == []  # held 1.5 leases, still hidden
+
+    await queue.ack(receipts=[message.receipt])
+    assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)
+
+
+async def test_release_hands_messages_back_at_once(queue: Queue) -> None:
+    await send(queue, [b"started", b"not started", b"neither"])
+    started, *unstarted = await queue.receive(max_messages=3, wait_seconds=0)
+    await queue.release(receipts=[m.receipt for m in unstarted])
+
+    again = await queue.receive(max_messages=3, wait_seconds=0)
+    assert sorted(m.body for m in again) == [b"neither", b"not started"]
+    await queue.ack(receipts=[started.receipt, *(m.receipt for m in again)])
+    assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from contract_helpers import new_id, new_user
 
-from murmur.domain import NotFound, ProfileUpdate, UserId, UsernameTaken
+from murmur.domain import IdTaken, NotFound, ProfileUpdate, UserId, UsernameTaken
 from murmur.storage.base import UserStore
 
 
@@ -94,3 +94,33 @@ async def test_update_profile_of_an_unknown_user_is_not_found(users_store: UserS
 
 async def test_count_users_starts_at_zero(users_store: UserStore) -> None:
     assert await users_store.count_users() == 0
+
+
+async def test_a_taken_id_is_refused_as_such(users_store: UserStore) -> None:
+    first = new_user()
+    await users_store.create_user(user=first, password_hash="h")
+
+    with pytest.raises(IdTaken):
+        await users_store.create_user(user=replace(new_user(), id=first.id), password_hash="h")
+    assert await users_store.users_by_id(ids=[first.id]) == {first.id: first}
+
+
+async def test_activity_is_recorded_and_answers_who_was_active(users_store: UserStore) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    lapsed, regular, fresh = new_user(), new_user(), new_user()
+    for user in (lapsed, regular, fresh):
+        await users_store.create_user(
+            user=replace(user, created_at=now - timedelta(days=60)), password_hash="h"
+        )
+    assert await users_store.record_activity(
+        user_id=lapsed.id, at=now - timedelta(days=40)
+    ) == now - timedelta(days=60)  # never recorded: active when registered
+    assert await users_store.record_activity(user_id=regular.id, at=now - timedelta(days=1)) is not None
+    await users_store.record_activity(user_id=regular.id, at=now - timedelta(days=5))  # never moves back
+
+    since = now - timedelta(days=30)
+    everyone = [lapsed.id, regular.id, fresh.id, UserId(new_id())]
+    assert await users_store.active_among(user_ids=everyone, since=since) == {regular.id}
+    assert await users_store.record_activity(user_id=lapsed.id, at=now) == now - timedelta(days=40)
+    assert await users_store.active_among(user_ids=everyone, since=since) == {regular.id, lapsed.id}
+    assert await users_store.record_activity(user_id=UserId(new_id()), at=now) is None

@@ -24,27 +24,31 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmurmur/events/v1/events.proto\x12\x10murmur.events.v1\"\xbd\x01\n\nFanoutTask\x12\x35\n\x0cpost_created\x18\x01 \x01(\x0b\x32\x1d.murmur.events.v1.PostCreatedH\x00\x12\x35\n\x0cpost_deleted\x18\x02 \x01(\x0b\x32\x1d.murmur.events.v1.PostDeletedH\x00\x12\x39\n\x0e\x66ollow_changed\x18\x03 \x01(\x0b\x32\x1f.murmur.events.v1.FollowChangedH\x00\x42\x06\n\x04task\"y\n\x0bPostCreated\x12\x0f\n\x07post_id\x18\x01 \x01(\t\x12\x11\n\tauthor_id\x18\x02 \x01(\t\x12\x18\n\x10\x66ollowers_cursor\x18\x03 \x01(\t\x12,\n\x08\x64\x65livery\x18\x04 \x01(\x0e\x32\x1a.murmur.events.v1.Delivery\"y\n\x0bPostDeleted\x12\x0f\n\x07post_id\x18\x01 \x01(\t\x12\x11\n\tauthor_id\x18\x02 \x01(\t\x12\x18\n\x10\x66ollowers_cursor\x18\x03 \x01(\t\x12,\n\x08\x64\x65livery\x18\x04 \x01(\x0e\x32\x1a.murmur.events.v1.Delivery\"9\n\rFollowChanged\x12\x13\n\x0b\x66ollower_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66ollowee_id\x18\x02 \x01(\t\"\xa7\x01\n\rTimelineEvent\x12\x32\n\x04kind\x18\x01 \x01(\x0e\x32$.murmur.events.v1.TimelineEvent.Kind\x12\x0f\n\x07post_id\x18\x02 \x01(\t\x12\x11\n\tauthor_id\x18\x03 \x01(\t\">\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_ADDED\x10\x01\x12\x10\n\x0cKIND_REMOVED\x10\x02\"\'\n\x10\x46ollowingChanged\x12\x13\n\x0b\x66ollower_id\x18\x01 \x01(\t*N\n\x08\x44\x65livery\x12\x18\n\x14\x44\x45LIVERY_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44\x45LIVERY_PUSHED\x10\x01\x12\x13\n\x0f\x44\x45LIVERY_PULLED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmurmur/events/v1/events.proto\x12\x10murmur.events.v1\"\xed\x01\n\nFanoutTask\x12\x35\n\x0cpost_created\x18\x01 \x01(\x0b\x32\x1d.murmur.events.v1.PostCreatedH\x00\x12\x35\n\x0cpost_deleted\x18\x02 \x01(\x0b\x32\x1d.murmur.events.v1.PostDeletedH\x00\x12\x39\n\x0e\x66ollow_changed\x18\x03 \x01(\x0b\x32\x1f.murmur.events.v1.FollowChangedH\x00\x12.\n\x05\x63hunk\x18\x04 \x01(\x0b\x32\x1d.murmur.events.v1.FanoutChunkH\x00\x42\x06\n\x04task\"y\n\x0bPostCreated\x12\x0f\n\x07post_id\x18\x01 \x01(\t\x12\x11\n\tauthor_id\x18\x02 \x01(\t\x12\x18\n\x10\x66ollowers_cursor\x18\x03 \x01(\t\x12,\n\x08\x64\x65livery\x18\x04 \x01(\x0e\x32\x1a.murmur.events.v1.Delivery\"y\n\x0bPostDeleted\x12\x0f\n\x07post_id\x18\x01 \x01(\t\x12\x11\n\tauthor_id\x18\x02 \x01(\t\x12\x18\n\x10\x66ollowers_cursor\x18\x03 \x01(\t\x12,\n\x08\x64\x65livery\x18\x04 \x01(\x0e\x32\x1a.murmur.events.v1.Delivery\"\x92\x01\n\x0b\x46\x61noutChunk\x12\x0f\n\x07post_id\x18\x01 \x01(\t\x12\x11\n\tauthor_id\x18\x02 \x01(\t\x12\x33\n\toperation\x18\x03 \x01(\x0e\x32 .murmur.events.v1.ChunkOperation\x12\r\n\x05index\x18\x04 \x01(\r\x12\r\n\x05\x63ount\x18\x05 \x01(\r\x12\x0c\n\x04span\x18\x06 \x01(\t\"9\n\rFollowChanged\x12\x13\n\x0b\x66ollower_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66ollowee_id\x18\x02 \x01(\t\"\xa7\x01\n\rTimelineEvent\x12\x32\n\x04kind\x18\x01 \x01(\x0e\x32$.murmur.events.v1.TimelineEvent.Kind\x12\x0f\n\x07post_id\x18\x02 \x01(\t\x12\x11\n\tauthor_id\x18\x03 \x01(\t\">\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_ADDED\x10\x01\x12\x10\n\x0cKIND_REMOVED\x10\x02\"\'\n\x10\x46ollowingChanged\x12\x13\n\x0b\x66ollower_id\x18\x01 \x01(\t*N\n\x08\x44\x65livery\x12\x18\n\x14\x44\x45LIVERY_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44\x45LIVERY_PUSHED\x10\x01\x12\x13\n\x0f\x44\x45LIVERY_PULLED\x10\x02*f\n\x0e\x43hunkOperation\x12\x1f\n\x1b\x43HUNK_OPERATION_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43HUNK_OPERATION_ADD\x10\x01\x12\x1a\n\x16\x43HUNK_OPERATION_REMOVE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'murmur.events.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERY']._serialized_start=759
-  _globals['_DELIVERY']._serialized_end=837
+  _globals['_DELIVERY']._serialized_start=956
+  _globals['_DELIVERY']._serialized_end=1034
+  _globals['_CHUNKOPERATION']._serialized_start=1036
+  _globals['_CHUNKOPERATION']._serialized_end=1138
   _globals['_FANOUTTASK']._serialized_start=52
-  _globals['_FANOUTTASK']._serialized_end=241
-  _globals['_POSTCREATED']._serialized_start=243
-  _globals['_POSTCREATED']._serialized_end=364
-  _globals['_POSTDELETED']._serialized_start=366
-  _globals['_POSTDELETED']._serialized_end=487
-  _globals['_FOLLOWCHANGED']._serialized_start=489
-  _globals['_FOLLOWCHANGED']._serialized_end=546
-  _globals['_TIMELINEEVENT']._serialized_start=549
-  _globals['_TIMELINEEVENT']._serialized_end=716
-  _globals['_TIMELINEEVENT_KIND']._serialized_start=654
-  _globals['_TIMELINEEVENT_KIND']._serialized_end=716
-  _globals['_FOLLOWINGCHANGED']._serialized_start=718
-  _globals['_FOLLOWINGCHANGED']._serialized_end=757
+  _globals['_FANOUTTASK']._serialized_end=289
+  _globals['_POSTCREATED']._serialized_start=291
+  _globals['_POSTCREATED']._serialized_end=412
+  _globals['_POSTDELETED']._serialized_start=414
+  _globals['_POSTDELETED']._serialized_end=535
+  _globals['_FANOUTCHUNK']._serialized_start=538
+  _globals['_FANOUTCHUNK']._serialized_end=684
+  _globals['_FOLLOWCHANGED']._serialized_start=686
+  _globals['_FOLLOWCHANGED']._serialized_end=743
+  _globals['_TIMELINEEVENT']._serialized_start=746
+  _globals['_TIMELINEEVENT']._serialized_end=913
+  _globals['_TIMELINEEVENT_KIND']._serialized_start=851
+  _globals['_TIMELINEEVENT_KIND']._serialized_end=913
+  _globals['_FOLLOWINGCHANGED']._serialized_start=915
+  _globals['_FOLLOWINGCHANGED']._serialized_end=954
 # @@protoc_insertion_point(module_scope)

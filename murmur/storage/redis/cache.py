@@ -40,5 +40,14 @@ class RedisCache:
             pipe.set(self._conn.key(key), value, ex=ttl_seconds)
         await self._conn.call(pipe.execute, store=STORE, operation="set_many")
 
+    async def add_many(self, *, items: Mapping[str, bytes], ttl_seconds: int) -> None:
+        if ttl_seconds <= 0 or not items:
+            return
+        pipe = self._conn.client.pipeline(transaction=False)
+        for key, value in items.items():
+            pipe.set(self._conn.key(key), value, ex=ttl_seconds, nx=True)
+        # a failed add stores nothing: nothing stale is left, so nothing is owed
+        await self._conn.call(pipe.execute, store=STORE, operation="add_many")
+
     async def delete(self, *, keys: Sequence[str]) -> None:
         await self._conn.forget([self._conn.key(k) for k in keys], store=STORE, operation="delete")

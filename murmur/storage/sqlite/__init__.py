@@ -2,6 +2,7 @@
 
 from murmur.storage.sqlite.database import SqliteDatabase
 from murmur.storage.sqlite.graph import SqliteFollowGraph
+from murmur.storage.sqlite.ledger import SqliteFanoutLedger
 from murmur.storage.sqlite.posts import SqlitePostStore
 from murmur.storage.sqlite.queue import SqliteQueue
 from murmur.storage.sqlite.timelines import SqliteTimelineStore
@@ -9,6 +10,7 @@ from murmur.storage.sqlite.users import SqliteUserStore
 
 __all__ = [
     "SqliteDatabase",
+    "SqliteFanoutLedger",
     "SqliteFollowGraph",
     "SqlitePostStore",
     "SqliteQueue",

@@ -28,7 +28,7 @@ from typing import Any, cast
 import aiosqlite
 
 from murmur.domain import PermanentStoreError, RetryableStoreError
-from murmur.storage.sqlite.schema import SCHEMA_VERSION, TABLES
+from murmur.storage.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +294,10 @@ async def _create_schema(writer: Session) -> None:
             raise PermanentStoreError(
                 f"the database has schema version {version}; this Murmur knows up to {SCHEMA_VERSION}"
             )
+        if version > 0:  # a file an older Murmur wrote: bring it forward step by step
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    await writer.execute(statement)
         for statement in TABLES:
             await writer.execute(statement)
         await writer.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -1,28 +1,54 @@
 """The follow graph: one row per edge, listed newest first by its sequence number, with counts kept
-in the same transaction as the edges."""
+in the same transaction as the edges.
+
+A fan-out span is a range of sequence numbers, "lo:hi" (lo < seq <= hi), cut from the
+followers index so each holds `size` followers when planned; reading one is a range scan
+of that index. Follows made later get a larger seq, outside every span planned before:
+their follow task backfills the post.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Literal
 
-from murmur.domain import Page, UserId
+from murmur.domain import Page, PermanentStoreError, UserId
 from murmur.storage.base import FollowCounts
 from murmur.storage.counting import counted
 from murmur.storage.ids import known_ids, parse_id, require_id
 from murmur.storage.sqlite.codec import cursor_bound, json_array
 from murmur.storage.sqlite.database import Session, SqliteDatabase
 
-# +1 or -1 to both ends of an edge
+# +1 or -1 to both ends of an edge; an unfollow also counts towards the followee's unfollows
 _ADJUST_COUNTS = """
-INSERT INTO follow_counts (user_id, followers, following) VALUES (:followee, :delta, 0), (:follower, 0, :delta)
+INSERT INTO follow_counts (user_id, followers, following, unfollows)
+VALUES (:followee, :delta, 0, :lost), (:follower, 0, :delta, 0)
 ON CONFLICT (user_id) DO UPDATE SET followers = followers + excluded.followers,
-                                    following = following + excluded.following
+                                    following = following + excluded.following,
+                                    unfollows = unfollows + excluded.unfollows
+"""
+# the seq of every `size`-th follower, newest first: where each span starts
+_SPAN_STARTS = """
+SELECT seq FROM (SELECT seq, row_number() OVER (ORDER BY seq DESC) AS n FROM follows WHERE followee = ?)
+ WHERE n % ? = 1
 """
 
 
 async def _adjust_counts(tx: Session, follower: int, followee: int, delta: int) -> None:
-    await tx.execute(_ADJUST_COUNTS, {"follower": follower, "followee": followee, "delta": delta})
+    await tx.execute(
+        _ADJUST_COUNTS, {"follower": follower, "followee": followee, "delta": delta, "lost": int(delta < 0)}
+    )
+
+
+def _span(lo: int, hi: int) -> str:
+    return f"{lo}:{hi}"
+
+
+def _parse_span(span: str) -> tuple[int, int]:
+    lo, _, hi = span.partition(":")
+    if not (lo.isdigit() and hi.isdigit()):
+        raise PermanentStoreError(f"not a follower span of this graph: {span!r}")
+    return int(lo), int(hi)
 
 
 @counted("graph")
@@ -60,16 +86,44 @@ class SqliteFollowGraph:
         )
         return {UserId(str(row[0])) for row in found}
 
+    async def followers_among(self, *, user_id: UserId, candidates: Sequence[UserId]) -> set[UserId]:
+        b = parse_id(user_id)
+        if b is None or not candidates:
+            return set()
+        found = await self._db.fetchall(
+            "SELECT follower FROM follows WHERE followee = ? AND follower IN (SELECT value FROM json_each(?))",
+            (b, json_array(known_ids(candidates))),
+        )
+        return {UserId(str(row[0])) for row in found}
+
     async def follow_counts(self, *, user_ids: Sequence[UserId]) -> dict[UserId, FollowCounts]:
         rows = await self._db.fetchall(
-            "SELECT user_id, followers, following FROM follow_counts"
+            "SELECT user_id, followers, following, unfollows FROM follow_counts"
             " WHERE user_id IN (SELECT value FROM json_each(?))",
             (json_array(known_ids(user_ids)),),
         )
-        found = {
-            UserId(str(user_id)): FollowCounts(followers, following) for user_id, followers, following in rows
-        }
+        found = {UserId(str(row[0])): FollowCounts(*row[1:]) for row in rows}
         return {user_id: found.get(user_id, FollowCounts(0, 0)) for user_id in user_ids}
+
+    async def follower_spans(self, *, user_id: UserId, size: int) -> list[str]:
+        key = parse_id(user_id)
+        if key is None:
+            return []
+        starts = [row[0] for row in await self._db.fetchall(_SPAN_STARTS, (key, max(1, size)))]
+        # each span runs from its start down to the next one's; the last one down to the start
+        ends = [*starts[1:], 0] if starts else []
+        return [_span(lo, hi) for hi, lo in zip(starts, ends, strict=True)]
+
+    async def followers_in(self, *, user_id: UserId, span: str) -> list[UserId]:
+        key = parse_id(user_id)
+        lo, hi = _parse_span(span)
+        if key is None:
+            return []
+        rows = await self._db.fetchall(
+            "SELECT follower FROM follows WHERE followee = ? AND seq > ? AND seq <= ? ORDER BY seq DESC",
+            (key, lo, hi),
+        )
+        return [UserId(str(row[0])) for row in rows]
 
     async def followers(self, *, user_id: UserId, after: str | None, limit: int) -> Page[UserId]:
         return await self._edges("followee", "follower", user_id, after, limit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from murmur.domain import Delivery, Post, PostId, UserId
+from murmur.domain import Delivery, IdTaken, Post, PostId, UserId
 from murmur.storage.base import OutboxMessage
 from murmur.storage.counting import counted
 from murmur.storage.ids import known_ids, parse_id, require_id
@@ -71,6 +71,8 @@ class SqlitePostStore:
 
     async def create_post(self, *, post: Post, outbox: OutboxMessage) -> None:
         async with self._db.write() as tx:
+            if await tx.fetchone("SELECT 1 FROM posts WHERE id = ?", (require_id(post.id),)):
+                raise IdTaken(f"post id {post.id} is in use")
             await tx.execute(
                 f"INSERT INTO posts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
                 (
@@ -93,6 +95,10 @@ class SqlitePostStore:
                 return None
             await _save_outbox(tx, outbox)
         return _post(row)
+
+    async def save_outbox(self, *, message: OutboxMessage) -> None:
+        async with self._db.write() as tx:
+            await _save_outbox(tx, message)
 
     async def posts_by_id(self, *, ids: Sequence[PostId]) -> dict[PostId, Post]:
         rows = await self._db.fetchall(
@@ -122,16 +128,32 @@ class SqlitePostStore:
         )
         return [_post(row) for row in rows]
 
+    async def pulled_authors(self, *, author_ids: Sequence[UserId]) -> set[UserId]:
+        rows = await self._db.fetchall(
+            "SELECT a.value FROM json_each(?) AS a WHERE EXISTS"
+            " (SELECT 1 FROM posts AS p WHERE p.author_id = a.value AND p.delivery = 'pulled')",
+            (json_array(known_ids(dict.fromkeys(author_ids))),),
+        )
+        return {UserId(str(row[0])) for row in rows}
+
     async def count_posts(self) -> int:
         row = await self._db.fetchone("SELECT count(*) FROM posts")
         return int(row[0]) if row else 0
 
-    async def outbox_pending(self, *, older_than_seconds: float, limit: int) -> list[OutboxMessage]:
-        rows = await self._db.fetchall(
-            "SELECT id, body FROM outbox WHERE saved_at <= ? ORDER BY seq LIMIT ?",
-            (time.time() - older_than_seconds, limit),
-        )
-        return [OutboxMessage(id=row[0], body=row[1]) for row in rows]
+    async def claim_outbox(
+        self, *, older_than_seconds: float, limit: int, lease_seconds: float
+    ) -> list[OutboxMessage]:
+        if limit <= 0:
+            return []
+        now = time.time()
+        async with self._db.write() as tx:
+            rows = await tx.fetchall(
+                "UPDATE outbox SET claimed_until = :until WHERE seq IN ("
+                " SELECT seq FROM outbox WHERE saved_at <= :saved AND claimed_until <= :now"
+                " ORDER BY seq LIMIT :limit) RETURNING seq, id, body",
+                {"until": now + lease_seconds, "saved": now - older_than_seconds, "now": now, "limit": limit},
+            )
+        return [OutboxMessage(id=row[1], body=row[2]) for row in sorted(rows)]
 
     async def outbox_published(self, *, ids: Sequence[str]) -> None:
         if not ids:

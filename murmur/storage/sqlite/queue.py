@@ -3,7 +3,11 @@
 Receiving leases a message: its visible_at moves a visibility timeout ahead and
 its receive_count goes up. The receipt names the message and that count, so
 only the latest delivery can settle it: a worker whose lease ran out and whose
-message went to another worker cannot ack (or retry, or dead-letter) it.
+message went to another worker cannot ack, extend, release (or retry, or
+dead-letter) it. A release gives the delivery back: the message is visible at
+once and its receive_count goes down again, so a worker shutting down does not
+bring a message closer to the dead letters. A message's dedup_key is unique among
+the messages still here, so a second send with it is dropped.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import time
 from collections.abc import Sequence
 
 from murmur.domain import PermanentStoreError
-from murmur.storage.base import QueueDepth, QueueMessage
+from murmur.storage.base import Outgoing, QueueDepth, QueueMessage
 from murmur.storage.counting import counted
 from murmur.storage.sqlite.codec import json_array
 from murmur.storage.sqlite.database import Session, SqliteDatabase
@@ -65,14 +69,15 @@ class SqliteQueue:
         # replaced on every send: a waiter holds the one current when it last looked
         self._sent = asyncio.Event()
 
-    async def send(self, *, bodies: Sequence[bytes]) -> None:
-        if not bodies:
+    async def send(self, *, messages: Sequence[Outgoing]) -> None:
+        if not messages:
             return
         now = time.time()
         async with self._db.write() as tx:
             await tx.executemany(
-                "INSERT INTO queue_messages (queue, body, visible_at) VALUES (?, ?, ?)",
-                [(self._name, body, now) for body in bodies],
+                "INSERT INTO queue_messages (queue, body, visible_at, sent_at, dedup_key)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(self._name, m.body, now, now, m.dedup_key) for m in messages],
             )
         self._wake_receivers()
 
@@ -103,6 +108,26 @@ class SqliteQueue:
             await tx.execute(
                 f"DELETE FROM queue_messages WHERE (id, receive_count) IN {_SETTLE}", (_deliveries(receipts),)
             )
+
+    async def extend(self, *, receipts: Sequence[str], seconds: float) -> None:
+        if not receipts:
+            return
+        async with self._db.write() as tx:
+            await tx.execute(
+                f"UPDATE queue_messages SET visible_at = ? WHERE (id, receive_count) IN {_SETTLE}",
+                (time.time() + max(0.0, seconds), _deliveries(receipts)),
+            )
+
+    async def release(self, *, receipts: Sequence[str]) -> None:
+        if not receipts:
+            return
+        async with self._db.write() as tx:
+            await tx.execute(
+                "UPDATE queue_messages SET visible_at = ?, receive_count = receive_count - 1"
+                f" WHERE (id, receive_count) IN {_SETTLE}",
+                (time.time(), _deliveries(receipts)),
+            )
+        self._wake_receivers()
 
     async def retry_later(self, *, receipt: str, delay_seconds: float) -> None:
         message_id, count = _parse_receipt(receipt)
@@ -167,14 +192,14 @@ class SqliteQueue:
             if fresh:
                 rows = await tx.fetchall(
                     "UPDATE queue_messages SET visible_at = ?, receive_count = receive_count + 1"
-                    " WHERE id IN (SELECT value FROM json_each(?)) RETURNING id, body, receive_count",
+                    " WHERE id IN (SELECT value FROM json_each(?)) RETURNING id, body, receive_count, sent_at",
                     (now + self._visibility_timeout, json_array(fresh)),
                 )
         chosen = {message_id: position for position, (message_id, _) in enumerate(candidates)}
         rows.sort(key=lambda row: chosen[row[0]])  # RETURNING has no order; keep the queue's
         return [
-            QueueMessage(receipt=_receipt(message_id, count), body=body, receive_count=count)
-            for message_id, body, count in rows
+            QueueMessage(receipt=_receipt(message_id, count), body=body, receive_count=count, sent_at=sent_at)
+            for message_id, body, count, sent_at in rows
         ]
 
     def _wake_receivers(self) -> None:

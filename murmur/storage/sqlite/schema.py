@@ -6,7 +6,7 @@ ordering by creation time and every "newest first" read walks an index backwards
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 TABLES = (
     # users ----------------------------------------------------------------------------
@@ -16,7 +16,8 @@ TABLES = (
         display_name  TEXT NOT NULL,
         bio           TEXT NOT NULL,
         created_at    INTEGER NOT NULL,                     -- ms since the Unix epoch
-        password_hash TEXT NOT NULL
+        password_hash TEXT NOT NULL,
+        last_active   INTEGER                               -- ms; NULL: never recorded (created_at counts)
     )""",
     # posts and their outbox -----------------------------------------------------------
     """CREATE TABLE IF NOT EXISTS posts (
@@ -33,11 +34,24 @@ TABLES = (
     "CREATE INDEX IF NOT EXISTS posts_pulled_by_author ON posts (author_id, id, delivery)"
     " WHERE delivery = 'pulled'",
     """CREATE TABLE IF NOT EXISTS outbox (
-        seq      INTEGER PRIMARY KEY,  -- save order
-        id       TEXT NOT NULL UNIQUE, -- chosen by the caller
-        body     BLOB NOT NULL,
-        saved_at REAL NOT NULL         -- unix seconds
+        seq           INTEGER PRIMARY KEY,  -- save order
+        id            TEXT NOT NULL UNIQUE, -- chosen by the caller
+        body          BLOB NOT NULL,
+        saved_at      REAL NOT NULL,        -- unix seconds
+        claimed_until REAL NOT NULL DEFAULT 0  -- a relay holds the row until then (unix seconds)
     )""",
+    # fan-out progress: each planned fan-out's chunks (a JSON array of follower spans), and
+    # the chunks that are done
+    """CREATE TABLE IF NOT EXISTS fanout_plans (
+        task       TEXT PRIMARY KEY,
+        spans      TEXT NOT NULL,
+        planned_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS fanout_done (
+        task  TEXT NOT NULL,
+        chunk INTEGER NOT NULL,
+        PRIMARY KEY (task, chunk)
+    ) WITHOUT ROWID""",
     # follow graph ---------------------------------------------------------------------
     # seq orders edges newest first and is the paging cursor; AUTOINCREMENT never
     # reuses one, so a cursor handed out stays a valid position after unfollows
@@ -53,7 +67,8 @@ TABLES = (
     """CREATE TABLE IF NOT EXISTS follow_counts (
         user_id   INTEGER PRIMARY KEY,
         followers INTEGER NOT NULL DEFAULT 0,
-        following INTEGER NOT NULL DEFAULT 0
+        following INTEGER NOT NULL DEFAULT 0,
+        unfollows INTEGER NOT NULL DEFAULT 0  -- followers lost, ever (never goes down)
     )""",
     # materialised timelines ------------------------------------------------------------
     # Clustered by owner, so a timeline read is one short range scan. No index on
@@ -66,10 +81,10 @@ TABLES = (
         author_id INTEGER NOT NULL,
         PRIMARY KEY (owner, post_id)
     ) WITHOUT ROWID""",
-    # entries per owner, so a write finds the timelines past the cap without counting them
-    """CREATE TABLE IF NOT EXISTS timeline_sizes (
+    # each timeline's floor (see TimelineStore): exact at and above it; no row means 0
+    """CREATE TABLE IF NOT EXISTS timeline_floors (
         owner INTEGER PRIMARY KEY,
-        size  INTEGER NOT NULL
+        floor INTEGER NOT NULL
     )""",
     # work queue -----------------------------------------------------------------------
     # AUTOINCREMENT: an id is never reused, so a receipt (id, delivery) names one delivery
@@ -78,9 +93,13 @@ TABLES = (
         queue         TEXT NOT NULL,
         body          BLOB NOT NULL,
         visible_at    REAL NOT NULL,  -- unix seconds
-        receive_count INTEGER NOT NULL DEFAULT 0
+        receive_count INTEGER NOT NULL DEFAULT 0,
+        sent_at       REAL NOT NULL DEFAULT 0,  -- unix seconds
+        dedup_key     TEXT              -- a second send with a key still here is dropped
     )""",
     "CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (queue, visible_at)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS queue_messages_dedup ON queue_messages (queue, dedup_key)"
+    " WHERE dedup_key IS NOT NULL",
     """CREATE TABLE IF NOT EXISTS queue_dead_letters (
         id            INTEGER PRIMARY KEY,  -- the message's id in queue_messages
         queue         TEXT NOT NULL,
@@ -90,3 +109,19 @@ TABLES = (
     )""",
     "CREATE INDEX IF NOT EXISTS queue_dead_letters_by_queue ON queue_dead_letters (queue, id)",
 )
+
+# From one version to the next, for files an older Murmur wrote (TABLES then creates what is new).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE users ADD COLUMN last_active INTEGER",
+        "ALTER TABLE outbox ADD COLUMN claimed_until REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE follow_counts ADD COLUMN unfollows INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE queue_messages ADD COLUMN sent_at REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE queue_messages ADD COLUMN dedup_key TEXT",
+        # version 1 trimmed every timeline on each write, so each is exact down to its oldest
+        # entry (one that was never trimmed is exact all the way; a refill finds that out)
+        "CREATE TABLE timeline_floors (owner INTEGER PRIMARY KEY, floor INTEGER NOT NULL)",
+        "INSERT INTO timeline_floors (owner, floor) SELECT owner, min(post_id) FROM timelines GROUP BY owner",
+        "DROP TABLE timeline_sizes",
+    ),
+}

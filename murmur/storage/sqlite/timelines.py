@@ -1,67 +1,80 @@
-"""Materialised home timelines: one row per (owner, post), each timeline capped at `cap` entries.
+"""Materialised home timelines: one row per (owner, post), a floor per owner, trims now and then.
 
-A fan-out's cost is page writes: every owner's timeline sits on its own pages, so
-a push dirties about two pages per owner (the newest end, where the entry goes,
-and the oldest, where the trim takes one off), and each page is written to the
-WAL whole. What keeps the rest cheap, measured at 25K full timelines of cap 800
-(bench/sqlite_push.py has the 100K numbers):
+A fan-out's cost is page writes: every owner's timeline sits on its own pages, and each
+dirty page is written to the WAL whole. A push adds one entry near the newest end of
+each timeline (one page); trimming a full timeline on every push would dirty a second
+page, at its oldest end, for every owner. So trims are amortised: a push trims the
+timelines of about one owner in `trim_every` (chosen by a hash of owner and post, so
+identical writes racing each other choose the same owners), cutting each back to the
+cap in one range delete and raising its floor to the cap-th entry. Timelines hold up to
+about `trim_every` entries past the cap meanwhile; readers never see them (a read from
+the top stops at the cap), and they are exact posts of the owner's sources.
 
-- a size per owner in timeline_sizes, so the owners past the cap are found by a
-  lookup (an OFFSET probe of the cap-th entry walks 800 index entries per owner:
-  5x slower overall);
-- sizes written only where they change: a push to a full
-  timeline trims it back to the same size, and its page of timeline_sizes stays
-  clean (updating every size on every push: 1.4x slower; triggers: 1.3x);
-- the trim of a timeline one past the cap is one set-wide DELETE of each owner's
-  oldest entry.
+Every write is one transaction on the single writer connection, so a trim, a refill's
+check of the floor and a removal never interleave.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 from murmur.domain import PostId, TimelineEntry, UserId
+from murmur.storage.base import Shortfall
 from murmur.storage.counting import counted
 from murmur.storage.ids import known_ids, parse_id, require_id
 from murmur.storage.sqlite.codec import cursor_bound, json_array
 from murmur.storage.sqlite.database import Session, SqliteDatabase
+from murmur.storage.trims import chosen_for_trim
 
-_SET_SIZES = """
-INSERT INTO timeline_sizes (owner, size)
-SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
-ON CONFLICT (owner) DO UPDATE SET size = excluded.size
-"""
-# the common case: timelines one past the cap lose their oldest entry
-_TRIM_OLDEST = """
-DELETE FROM timelines WHERE (owner, post_id) IN (
-    SELECT o.value, (SELECT min(t.post_id) FROM timelines AS t WHERE t.owner = o.value)
-      FROM json_each(?) AS o)
-"""
-# one timeline, any number past the cap (a backfill)
-_TRIM_OLDEST_N = """
-DELETE FROM timelines WHERE owner = ?1 AND post_id IN (
-    SELECT post_id FROM timelines WHERE owner = ?1 ORDER BY post_id LIMIT ?2)
-"""
+DEFAULT_TRIM_EVERY = 16
+
 _INSERT_ENTRIES = """
 INSERT INTO timelines (owner, post_id, author_id)
 SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
 ON CONFLICT DO NOTHING
-RETURNING post_id
+"""
+# each owner's cap-th newest entry: everything older goes, and the floor rises to it
+_CAP_TH = """
+SELECT o.value, (SELECT t.post_id FROM timelines AS t WHERE t.owner = o.value
+                  ORDER BY t.post_id DESC LIMIT 1 OFFSET :cap - 1)
+  FROM json_each(:owners) AS o
+"""
+_RAISE_FLOORS = """
+INSERT INTO timeline_floors (owner, floor)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
+ON CONFLICT (owner) DO UPDATE SET floor = max(floor, excluded.floor)
+"""
+_SET_FLOOR = """
+INSERT INTO timeline_floors (owner, floor) VALUES (?, ?)
+ON CONFLICT (owner) DO UPDATE SET floor = excluded.floor
+"""
+# owners with a floor above 0, and how many entries they hold at or above it (at most cap counted)
+_EXACT_COUNTS = """
+SELECT f.owner, f.floor,
+       (SELECT count(*) FROM (SELECT 1 FROM timelines AS t
+                               WHERE t.owner = f.owner AND t.post_id >= f.floor LIMIT :cap))
+  FROM timeline_floors AS f
+ WHERE f.owner IN (SELECT value FROM json_each(:owners)) AND f.floor > 0
 """
 
 
-def _entry_keys(entries: Iterable[TimelineEntry]) -> dict[int, int]:
-    """post id -> author id, without repeats."""
-    return {require_id(entry.post_id): require_id(entry.author_id) for entry in entries}
+def _rows(entries: Iterable[TimelineEntry]) -> list[tuple[int, int]]:
+    """(post id, author id) pairs, without repeats, newest first."""
+    return sorted({require_id(e.post_id): require_id(e.author_id) for e in entries}.items(), reverse=True)
 
 
 @counted("timelines")
 class SqliteTimelineStore:
-    def __init__(self, *, db: SqliteDatabase, cap: int) -> None:
+    def __init__(self, *, db: SqliteDatabase, cap: int, trim_every: int = DEFAULT_TRIM_EVERY) -> None:
         if cap < 1:
             raise ValueError("a timeline cap must be at least 1")
+        if trim_every < 1:
+            raise ValueError("trim_every must be at least 1")
         self._db = db
         self.cap = cap
+        self.trim_every = trim_every
+
+    # --- writes ---------------------------------------------------------------------------
 
     async def add_to_timelines(self, *, owners: Sequence[UserId], entry: TimelineEntry) -> None:
         # in key order, so the inserts walk the table's B-tree forwards
@@ -69,24 +82,26 @@ class SqliteTimelineStore:
         if not keys:
             return
         post_id, author_id = require_id(entry.post_id), require_id(entry.author_id)
+        trimmed = chosen_for_trim(keys, post_id, self.trim_every)
         async with self._db.write() as tx:
-            added = await tx.column(
+            await tx.execute(
                 "INSERT INTO timelines (owner, post_id, author_id)"
-                " SELECT value, ?, ? FROM json_each(?) WHERE true"
-                " ON CONFLICT DO NOTHING RETURNING owner",
+                " SELECT value, ?, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING",
                 (post_id, author_id, json_array(keys)),
             )
-            await self._resize(tx, dict.fromkeys(added, 1))
+            await self._trim(tx, trimmed)
 
-    async def add_entries(self, *, owner: UserId, entries: Sequence[TimelineEntry]) -> None:
+    async def backfill(
+        self, *, owner: UserId, entries: Sequence[TimelineEntry], complete_above: PostId | None
+    ) -> None:
         key = require_id(owner)
-        # only the newest `cap` can survive the trim, so the rest need not be written
-        newest = sorted(_entry_keys(entries).items(), reverse=True)[: self.cap]
-        if not newest:
-            return
+        rows = _rows(entries)
         async with self._db.write() as tx:
-            added = await tx.column(_INSERT_ENTRIES, (key, json_array(newest)))
-            await self._resize(tx, {key: len(added)})
+            if rows:
+                await tx.execute(_INSERT_ENTRIES, (key, json_array(rows)))
+            if complete_above is not None:
+                await tx.execute(_RAISE_FLOORS, (json_array([(key, require_id(complete_above))]),))
+            await self._trim(tx, [key])
 
     async def remove_post(self, *, owners: Sequence[UserId], post_id: PostId) -> list[UserId]:
         post_key = parse_id(post_id)
@@ -99,7 +114,6 @@ class SqliteTimelineStore:
                 " RETURNING owner",
                 (json_array(keys), post_key),
             )
-            await self._resize(tx, dict.fromkeys(removed, -1))
         return [UserId(str(owner)) for owner in removed]
 
     async def remove_author(self, *, owner: UserId, author_id: UserId) -> int:
@@ -107,14 +121,64 @@ class SqliteTimelineStore:
         if key is None or author_key is None:
             return 0
         async with self._db.write() as tx:
-            removed = await tx.execute(
+            return await tx.execute(
                 "DELETE FROM timelines WHERE owner = ? AND author_id = ?", (key, author_key)
             )
-            await self._resize(tx, {key: -removed})
-        return removed
+
+    async def refill(
+        self, *, owner: UserId, entries: Sequence[TimelineEntry], below: PostId, wanted: int
+    ) -> bool:
+        key, below_key = require_id(owner), require_id(below)
+        rows = _rows(entries)
+        async with self._db.write() as tx:
+            if rows:  # true posts of the owner's sources: worth keeping even if the floor moved
+                await tx.execute(_INSERT_ENTRIES, (key, json_array(rows)))
+            floor = await _floor(tx, key)
+            if floor != below_key:
+                return False
+            await tx.execute(_SET_FLOOR, (key, rows[-1][0] if len(rows) >= wanted and rows else 0))
+        return True
+
+    async def rebuild(self, *, owner: UserId, entries: Sequence[TimelineEntry]) -> None:
+        key = require_id(owner)
+        rows = _rows(entries)
+        async with self._db.write() as tx:
+            if rows:
+                await tx.execute(_INSERT_ENTRIES, (key, json_array(rows)))
+            await tx.execute(_SET_FLOOR, (key, rows[-1][0] if len(rows) >= self.cap else 0))
+            await self._trim(tx, [key])
+
+    async def _trim(self, tx: Session, keys: Sequence[int]) -> None:
+        """Cut these timelines back to the cap and raise their floors to the cap-th entry."""
+        if not keys:
+            return
+        cuts = [
+            (owner, cap_th)
+            for owner, cap_th in await tx.fetchall(_CAP_TH, {"cap": self.cap, "owners": json_array(keys)})
+            if cap_th is not None
+        ]
+        if not cuts:
+            return
+        await tx.executemany("DELETE FROM timelines WHERE owner = ? AND post_id < ?", cuts)
+        await tx.execute(_RAISE_FLOORS, (json_array(cuts),))
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def shortfall(self, *, owners: Sequence[UserId]) -> dict[UserId, Shortfall]:
+        keys = known_ids(owners)
+        if not keys:
+            return {}
+        rows = await self._db.fetchall(_EXACT_COUNTS, {"cap": self.cap, "owners": json_array(keys)})
+        return {
+            UserId(str(owner)): Shortfall(missing=self.cap - held, below=PostId(str(floor)))
+            for owner, floor, held in rows
+            if held < self.cap
+        }
 
     async def timeline(self, *, owner: UserId, before: PostId | None, limit: int) -> list[TimelineEntry]:
         key, bound = parse_id(owner), cursor_bound(before, field="before")
+        if before is None:
+            limit = min(limit, self.cap)  # entries kept past the cap are not part of the timeline
         if key is None or limit <= 0:
             return []
         rows = await self._db.fetchall(
@@ -128,51 +192,14 @@ class SqliteTimelineStore:
 
     async def timeline_sizes(self, *, owners: Sequence[UserId]) -> dict[UserId, int]:
         rows = await self._db.fetchall(
-            "SELECT owner, size FROM timeline_sizes WHERE owner IN (SELECT value FROM json_each(?))",
+            "SELECT o.value, (SELECT count(*) FROM timelines AS t WHERE t.owner = o.value)"
+            " FROM json_each(?) AS o",
             (json_array(known_ids(owners)),),
         )
         sizes = {UserId(str(owner)): size for owner, size in rows}
         return {owner: sizes.get(owner, 0) for owner in owners}
 
-    async def replace(self, *, owner: UserId, entries: Sequence[TimelineEntry]) -> None:
-        key = require_id(owner)
-        newest = sorted(_entry_keys(entries).items(), reverse=True)[: self.cap]
-        async with self._db.write() as tx:
-            await tx.execute("DELETE FROM timelines WHERE owner = ?", (key,))
-            await tx.execute(_INSERT_ENTRIES, (key, json_array(newest)))
-            await tx.execute(
-                "INSERT INTO timeline_sizes (owner, size) VALUES (?, ?)"
-                " ON CONFLICT (owner) DO UPDATE SET size = excluded.size",
-                (key, len(newest)),
-            )
 
-    async def _resize(self, tx: Session, deltas: Mapping[int, int]) -> None:
-        """Apply size changes and trim every timeline they take past the cap.
-
-        Sizes are written only where they change: a push to a full timeline (the steady
-        state) trims it back to the cap, and its page of timeline_sizes stays clean.
-        """
-        deltas = {owner: delta for owner, delta in deltas.items() if delta}
-        if not deltas:
-            return
-        current: dict[int, int] = dict(
-            await tx.fetchall(
-                "SELECT owner, size FROM timeline_sizes WHERE owner IN (SELECT value FROM json_each(?))",
-                (json_array(deltas),),
-            )
-        )
-        sizes = {owner: current.get(owner, 0) + delta for owner, delta in deltas.items()}
-        over = [(owner, size - self.cap) for owner, size in sizes.items() if size > self.cap]
-        one_over = [owner for owner, excess in over if excess == 1]
-        if one_over:
-            await tx.execute(_TRIM_OLDEST, (json_array(one_over),))
-        further_over = [(owner, excess) for owner, excess in over if excess > 1]
-        if further_over:
-            await tx.executemany(_TRIM_OLDEST_N, further_over)
-        changed = [
-            (owner, min(size, self.cap))
-            for owner, size in sizes.items()
-            if min(size, self.cap) != current.get(owner, 0)
-        ]
-        if changed:
-            await tx.execute(_SET_SIZES, (json_array(changed),))
+async def _floor(tx: Session, key: int) -> int:
+    row = await tx.fetchone("SELECT floor FROM timeline_floors WHERE owner = ?", (key,))
+    return int(row[0]) if row else 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from murmur.domain import Credentials, NotFound, ProfileUpdate, User, UserId, UsernameTaken
+from murmur.domain import Credentials, IdTaken, NotFound, ProfileUpdate, User, UserId, UsernameTaken
 from murmur.storage.counting import counted
 from murmur.storage.ids import known_ids, parse_id, require_id
 from murmur.storage.sqlite.codec import from_ms, json_array, to_ms
@@ -26,10 +27,11 @@ class SqliteUserStore:
 
     async def create_user(self, *, user: User, password_hash: str) -> None:
         async with self._db.write() as tx:
-            # checked inside the write transaction, so no other writer can take the name meanwhile;
-            # a clash on the id itself surfaces as PermanentStoreError, and the caller mints another
+            # checked inside the write transaction, so no other writer can take either meanwhile
             if await tx.fetchone("SELECT 1 FROM users WHERE username = ?", (user.username,)):
                 raise UsernameTaken(user.username)
+            if await tx.fetchone("SELECT 1 FROM users WHERE id = ?", (require_id(user.id),)):
+                raise IdTaken(f"user id {user.id} is in use")
             await tx.execute(
                 "INSERT INTO users (id, username, display_name, bio, created_at, password_hash)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -77,3 +79,27 @@ class SqliteUserStore:
     async def count_users(self) -> int:
         row = await self._db.fetchone("SELECT count(*) FROM users")
         return int(row[0]) if row else 0
+
+    async def record_activity(self, *, user_id: UserId, at: datetime) -> datetime | None:
+        key = parse_id(user_id)
+        if key is None:
+            return None
+        async with self._db.write() as tx:
+            row = await tx.fetchone(
+                "SELECT coalesce(last_active, created_at) FROM users WHERE id = ?", (key,)
+            )
+            if row is None:
+                return None
+            await tx.execute(
+                "UPDATE users SET last_active = max(coalesce(last_active, created_at), ?) WHERE id = ?",
+                (to_ms(at), key),
+            )
+        return from_ms(row[0])
+
+    async def active_among(self, *, user_ids: Sequence[UserId], since: datetime) -> set[UserId]:
+        rows = await self._db.fetchall(
+            "SELECT id FROM users WHERE id IN (SELECT value FROM json_each(?))"
+            " AND coalesce(last_active, created_at) >= ?",
+            (json_array(known_ids(user_ids)), to_ms(since)),
+        )
+        return {UserId(str(row[0])) for row in rows}
