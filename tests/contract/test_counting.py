@@ -6,7 +6,7 @@ from contract_helpers import created_message, new_id, new_post, new_user
 
 from murmur.domain import TimelineEntry, UserId
 from murmur.metrics import store_operation_counts
-from murmur.storage.base import Outgoing, Cache, FollowGraph, PostStore, Queue, TimelineStore, UserStore
+from murmur.storage.base import Cache, FollowGraph, Outgoing, PostStore, Queue, TimelineStore, UserStore
 
 
 async def test_store_operations_are_counted(
