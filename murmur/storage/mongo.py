@@ -5,7 +5,8 @@ sort on `_id` and every lookup by id walks the primary index. Usernames are uniq
 case-insensitively through a folded copy under a unique index, not a collation:
 DocumentDB has no collations. A post (or its deletion) and its outbox message are
 written in one multi-document transaction, which needs a replica set (DocumentDB
-clusters are one; so is SecantusDB in the tests).
+clusters are one; so is SecantusDB in the tests). Everything stays within the
+operators DocumentDB 5.0 supports: no collations, no pipeline updates, no $$NOW.
 
 Driver errors become the domain's store errors: lost connections, timeouts, elections
 and write conflicts are RetryableStoreError, everything else PermanentStoreError.
@@ -18,8 +19,9 @@ import functools
 import inspect
 import string
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
@@ -31,6 +33,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 from murmur.domain import (
     Credentials,
     Delivery,
+    IdTaken,
     InvalidInput,
     NotFound,
     PermanentStoreError,
@@ -136,7 +139,23 @@ _INDEXES: Mapping[str, Sequence[IndexModel]] = {
             partialFilterExpression={"delivery": Delivery.PULLED.value},
         ),
     ],
-    "outbox": [IndexModel([("saved_at", ASCENDING), ("_id", ASCENDING)], name="outbox_by_age")],
+    # claim_outbox walks this oldest first; with claimed_until in the keys the server can skip
+    # messages other relays hold without reading them. A new name, not outbox_by_age with new
+    # keys: reusing a name with other keys makes create_indexes fail on an existing database.
+    "outbox": [
+        IndexModel(
+            [("saved_at", ASCENDING), ("_id", ASCENDING), ("claimed_until", ASCENDING)],
+            name="outbox_claims",
+        )
+    ],
+    # a fan-out finishes in minutes; its plan is kept a week for a late redelivery, then dropped
+    "fanout_plans": [
+        IndexModel(
+            [("planned_at", ASCENDING)],
+            name="fanout_plans_expiry",
+            expireAfterSeconds=int(timedelta(days=7).total_seconds()),
+        )
+    ],
 }
 
 
@@ -144,7 +163,8 @@ _TRANSACTION_ATTEMPTS = 3
 
 
 class MongoDatabase:
-    """One client (and its connection pool) and the database of users, posts and the outbox."""
+    """One client (and its connection pool) and the database of users, posts, the outbox
+    and the fan-out ledger."""
 
     def __init__(self, client: AsyncMongoClient[Document], database: str) -> None:
         self.client = client
@@ -152,6 +172,7 @@ class MongoDatabase:
         self.users: AsyncCollection[Document] = self.db["users"]
         self.posts: AsyncCollection[Document] = self.db["posts"]
         self.outbox: AsyncCollection[Document] = self.db["outbox"]
+        self.fanout_plans: AsyncCollection[Document] = self.db["fanout_plans"]
 
     @classmethod
     async def open(cls, settings: MongoSettings, *, create_indexes: bool) -> MongoDatabase:
@@ -251,9 +272,10 @@ class MongoUserStore:
                 }
             )
         except DuplicateKeyError as exc:
-            # a clash on the id itself stays a PermanentStoreError: the caller mints another
             if _in_index(exc, "username_lower"):
                 raise UsernameTaken(user.username) from None
+            if _in_index(exc, "_id"):
+                raise IdTaken(f"user id {user.id} is in use") from exc
             raise
 
     async def users_by_id(self, *, ids: Sequence[UserId]) -> dict[UserId, User]:
@@ -294,6 +316,43 @@ class MongoUserStore:
     async def count_users(self) -> int:
         return await self._users.count_documents({})
 
+    # last_active is absent until the first record_activity: a user never recorded counts as
+    # active since created_at (as SQLite's coalesce), so registering costs no extra field.
+
+    async def record_activity(self, *, user_id: UserId, at: datetime) -> datetime | None:
+        key = parse_id(user_id)
+        if key is None:
+            return None
+        # $max never moves it back, and one atomic write answers the value it replaced
+        before = await self._users.find_one_and_update(
+            {"_id": key},
+            {"$max": {"last_active": at}},
+            {"last_active": True, "created_at": True},
+            return_document=ReturnDocument.BEFORE,
+        )
+        if before is None:
+            return None
+        recorded: datetime | None = before.get("last_active")
+        if recorded is not None:
+            return recorded
+        created_at: datetime = before["created_at"]
+        if at < created_at:  # the first record predates registration: keep created_at, as SQLite does
+            await self._users.update_one({"_id": key}, {"$max": {"last_active": created_at}})
+        return created_at
+
+    async def active_among(self, *, user_ids: Sequence[UserId], since: datetime) -> set[UserId]:
+        keys = known_ids(dict.fromkeys(user_ids))
+        if not keys:
+            return set()
+        query = {
+            "_id": {"$in": keys},
+            "$or": [
+                {"last_active": {"$gte": since}},
+                {"last_active": {"$exists": False}, "created_at": {"$gte": since}},
+            ],
+        }
+        return {UserId(str(doc["_id"])) async for doc in self._users.find(query, {"_id": True})}
+
 
 # --- posts and the outbox -----------------------------------------------------------------
 
@@ -309,8 +368,18 @@ def _post(doc: Document) -> Post:
 
 
 def _outbox_document(message: OutboxMessage) -> Document:
-    # saved_at is this process's clock in float seconds, as outbox_pending compares it
-    return {"_id": message.id, "body": message.body, "saved_at": time.time()}
+    # saved_at and claimed_until are this process's clock in float seconds, as claim_outbox
+    # compares them; 0 means no relay holds it
+    return {"_id": message.id, "body": message.body, "saved_at": time.time(), "claimed_until": 0.0}
+
+
+def _claimable(now: float) -> Document:
+    """Not held by a relay at `now`. $not also matches a message saved before leases existed."""
+    return {"claimed_until": {"$not": {"$gt": now}}}
+
+
+_OUTBOX_ORDER = [("saved_at", ASCENDING), ("_id", ASCENDING)]
+_CLAIMED_FIELDS = {"body": True, "saved_at": True}
 
 
 @counted("posts")
@@ -332,7 +401,10 @@ class MongoPostStore:
         message = _outbox_document(outbox)
 
         async def write(session: AsyncClientSession) -> None:
-            await self._posts.insert_one(doc, session=session)
+            try:
+                await self._posts.insert_one(doc, session=session)
+            except DuplicateKeyError as exc:  # posts have no other unique index
+                raise IdTaken(f"post id {post.id} is in use") from exc
             await self._outbox.insert_one(message, session=session)
 
         await self._db.transaction(write)
@@ -350,6 +422,9 @@ class MongoPostStore:
 
         deleted = await self._db.transaction(delete)
         return _post(deleted) if deleted is not None else None
+
+    async def save_outbox(self, *, message: OutboxMessage) -> None:
+        await self._outbox.insert_one(_outbox_document(message))
 
     async def posts_by_id(self, *, ids: Sequence[PostId]) -> dict[PostId, Post]:
         keys = known_ids(ids)
@@ -377,20 +452,140 @@ class MongoPostStore:
         cursor = self._posts.find(query).sort("_id", DESCENDING).limit(limit)
         return [_post(doc) async for doc in cursor]
 
+    async def pulled_authors(self, *, author_ids: Sequence[UserId]) -> set[UserId]:
+        authors = known_ids(dict.fromkeys(author_ids))
+        if not authors:
+            return set()
+        # One round trip whatever the number of authors. The literal delivery test lets the
+        # partial index of pulled posts serve it, and author_id leads that index: each author
+        # who never wrote a pulled post costs one empty index seek, and pushed posts (nearly
+        # all of them) are never read; what is read beyond that is the index entries of the
+        # pulled posts of the few pull-delivered authors among them (MongoDB may also fetch
+        # those documents to test delivery). sources.py caches the answer.
+        found = await self._posts.distinct(
+            "author_id", {"author_id": {"$in": authors}, "delivery": Delivery.PULLED.value}
+        )
+        return {UserId(str(author)) for author in found}
+
     async def count_posts(self) -> int:
         return await self._posts.count_documents({})
 
-    async def outbox_pending(self, *, older_than_seconds: float, limit: int) -> list[OutboxMessage]:
+    async def claim_outbox(
+        self, *, older_than_seconds: float, limit: int, lease_seconds: float
+    ) -> list[OutboxMessage]:
         if limit <= 0:
             return []
-        cursor = (
-            self._outbox.find({"saved_at": {"$lte": time.time() - older_than_seconds}})
-            .sort([("saved_at", ASCENDING), ("_id", ASCENDING)])
-            .limit(limit)
-        )
-        return [OutboxMessage(id=doc["_id"], body=bytes(doc["body"])) async for doc in cursor]
+        now = time.time()
+        ready = {"saved_at": {"$lte": now - older_than_seconds}, **_claimable(now)}
+        token = uuid.uuid4().hex
+        claim = {"$set": {"claimed_until": now + lease_seconds, "claim": token}}
+        candidates = [
+            doc["_id"]
+            async for doc in self._outbox.find(ready, {"_id": True}).sort(_OUTBOX_ORDER).limit(limit)
+        ]
+        if not candidates:
+            return []
+        # Each document is updated atomically and the filter repeats the lease test, so of
+        # relays racing for one message exactly one sets it; the fresh token then tells which
+        # of the candidates this call won.
+        won = await self._outbox.update_many({"_id": {"$in": candidates}, **ready}, claim)
+        claimed: list[Document] = []
+        if won.modified_count:
+            claimed = [
+                doc
+                async for doc in self._outbox.find(
+                    {"_id": {"$in": candidates}, "claim": token}, _CLAIMED_FIELDS
+                )
+            ]
+        if won.modified_count < len(candidates):
+            # Another relay took some: racing relays all start from the same oldest messages, so
+            # another batch could lose again. One at a time, each call takes the oldest left or
+            # finds none, so this ends within `limit` round trips however many relays race.
+            while len(claimed) < limit and (
+                doc := await self._outbox.find_one_and_update(
+                    ready, claim, _CLAIMED_FIELDS, sort=_OUTBOX_ORDER, return_document=ReturnDocument.AFTER
+                )
+            ):
+                claimed.append(doc)
+        claimed.sort(key=lambda doc: (doc["saved_at"], doc["_id"]))
+        return [OutboxMessage(id=doc["_id"], body=bytes(doc["body"])) for doc in claimed]
 
     async def outbox_published(self, *, ids: Sequence[str]) -> None:
         # Deleted, as SQLite does: the outbox holds only what is still to be sent.
         if ids:
             await self._outbox.delete_many({"_id": {"$in": list(ids)}})
+
+
+# --- the fan-out ledger ---------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)  # a BSON date: the TTL index expires only dates
+
+
+@counted("ledger")
+@_translating_driver_errors
+class MongoFanoutLedger:
+    """One document per fan-out: {_id: task, spans, done: [chunk], done_count, planned_at}.
+
+    done_count mirrors len(done), so finish answers the count without sending the whole
+    list back on every chunk. A TTL index on planned_at drops the document after a week.
+    """
+
+    def __init__(self, *, db: MongoDatabase) -> None:
+        self._plans = db.fanout_plans
+
+    async def plan(self, *, task: str, spans: Sequence[str]) -> list[str]:
+        try:
+            await self._plans.insert_one(
+                {"_id": task, "spans": list(spans), "done": [], "done_count": 0, "planned_at": _now()}
+            )
+            return list(spans)
+        except DuplicateKeyError:
+            pass
+        # The task's document exists: planned already, or a finish came first and wrote no
+        # spans, and then these become the plan unless another planner's are set first.
+        recorded = await self._plans.find_one_and_update(
+            {"_id": task, "spans": {"$exists": False}},
+            {"$set": {"spans": list(spans)}},
+            {"spans": True},
+            return_document=ReturnDocument.AFTER,
+        ) or await self._plans.find_one({"_id": task}, {"spans": True})
+        if recorded is None:  # expired between the two reads, a week after planning
+            raise PermanentStoreError(f"the fan-out plan of {task} vanished while it was read")
+        return [str(span) for span in recorded["spans"]]
+
+    async def finish(self, *, task: str, chunk: int) -> int | None:
+        # When the chunk is done already, the filter matches nothing and the upsert's insert
+        # fails on _id. It fails the same way when another finish created the task's document
+        # a moment ago (a task with no plan yet): a second try tells the two apart, as the
+        # document exists by then.
+        try:
+            return await self._add_chunk(task, chunk)
+        except DuplicateKeyError:
+            pass
+        try:
+            return await self._add_chunk(task, chunk)
+        except DuplicateKeyError:
+            return None
+
+    async def _add_chunk(self, task: str, chunk: int) -> int:
+        # matches only while the chunk is absent, and one document's update is atomic: of
+        # workers racing on one chunk, exactly one adds it
+        after = await self._plans.find_one_and_update(
+            {"_id": task, "done": {"$ne": chunk}},
+            {
+                "$push": {"done": chunk},
+                "$inc": {"done_count": 1},
+                "$setOnInsert": {"planned_at": _now()},  # so the TTL applies with no plan too
+            },
+            {"done_count": True},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert after is not None  # an upsert returning the document AFTER always has one
+        return int(after["done_count"])
+
+    async def done(self, *, task: str) -> set[int]:
+        doc = await self._plans.find_one({"_id": task}, {"done": True})
+        return {int(chunk) for chunk in doc.get("done", [])} if doc else set()

@@ -1,11 +1,15 @@
 """What the MongoDB backend promises beyond the contract: indexes, DocumentDB client
-settings, transactions and error mapping."""
+settings, transactions, claims and ledger updates racing across clients, documents
+written before a field existed, and error mapping."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ from pymongo.errors import (
 from murmur.domain import (
     Delivery,
     IdGenerator,
+    IdTaken,
     PermanentStoreError,
     Post,
     PostId,
@@ -36,7 +41,13 @@ from murmur.domain import (
 )
 from murmur.settings import MongoSettings
 from murmur.storage.base import OutboxMessage
-from murmur.storage.mongo import MongoDatabase, MongoPostStore, MongoUserStore, driver_errors
+from murmur.storage.mongo import (
+    MongoDatabase,
+    MongoFanoutLedger,
+    MongoPostStore,
+    MongoUserStore,
+    driver_errors,
+)
 from tests.servers import MongoServer
 from tests.servers._process import Launch, free_port
 from tests.servers.servers import launch_mongo
@@ -68,7 +79,7 @@ def message(name: str) -> OutboxMessage:
 
 async def indexes(db: MongoDatabase) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
-    for collection in (db.users, db.posts, db.outbox):
+    for collection in (db.users, db.posts, db.outbox, db.fanout_plans):
         async for index in await collection.list_indexes():
             found[f"{collection.name}.{index['name']}"] = dict(index)
     return found
@@ -91,10 +102,15 @@ async def test_opening_twice_creates_the_indexes_once(
         "posts.posts_by_author",
         "posts.pulled_posts_by_author",
         "outbox._id_",
-        "outbox.outbox_by_age",
+        "outbox.outbox_claims",
+        "fanout_plans._id_",
+        "fanout_plans.fanout_plans_expiry",
     }
     assert first["users.username_lower"]["unique"] is True
     assert dict(first["posts.pulled_posts_by_author"]["partialFilterExpression"]) == {"delivery": "pulled"}
+    assert list(first["outbox.outbox_claims"]["key"]) == ["saved_at", "_id", "claimed_until"]
+    assert list(first["fanout_plans.fanout_plans_expiry"]["key"]) == ["planned_at"]
+    assert first["fanout_plans.fanout_plans_expiry"]["expireAfterSeconds"] == 7 * 24 * 3600
 
 
 async def test_opening_without_create_indexes_creates_nothing(mongo_server: MongoServer) -> None:
@@ -160,8 +176,9 @@ async def test_a_refused_outbox_message_undoes_the_post_written_before_it(mongo_
     await store.create_post(post=first, outbox=message("same-id"))
 
     # the post is inserted first, then the message: only a transaction can take the post back
-    with pytest.raises(PermanentStoreError):
+    with pytest.raises(PermanentStoreError) as refused:
         await store.create_post(post=second, outbox=message("same-id"))
+    assert not isinstance(refused.value, IdTaken)  # the post's id is free: minting another won't help
     assert await store.posts_by_id(ids=[first.id, second.id]) == {first.id: first}
     assert await mongo_db.outbox.count_documents({}) == 1
 
@@ -171,7 +188,7 @@ async def test_a_duplicate_post_id_saves_no_outbox_message(mongo_db: MongoDataba
     post = a_post()
     await store.create_post(post=post, outbox=message("first"))
 
-    with pytest.raises(PermanentStoreError):
+    with pytest.raises(IdTaken):
         await store.create_post(post=replace(post, body="other"), outbox=message("second"))
     assert await mongo_db.outbox.distinct("_id") == ["first"]
     assert await store.posts_by_id(ids=[post.id]) == {post.id: post}
@@ -227,7 +244,7 @@ async def test_a_clash_on_the_user_id_is_not_a_taken_username(mongo_db: MongoDat
     user = User(id=user_id, username="first", display_name="F", bio="", created_at=id_time(user_id))
     await users.create_user(user=user, password_hash="h")
 
-    with pytest.raises(PermanentStoreError):
+    with pytest.raises(IdTaken):
         await users.create_user(user=replace(user, username="second"), password_hash="h")
     with pytest.raises(UsernameTaken):
         await users.create_user(
@@ -242,6 +259,96 @@ async def test_a_malformed_id_is_never_written(mongo_db: MongoDatabase) -> None:
     with pytest.raises(PermanentStoreError):  # more than a signed 64-bit integer holds
         await store.create_post(post=replace(a_post(), id=PostId("9" * 19)), outbox=message("m"))
     assert await mongo_db.outbox.count_documents({}) == 0
+
+
+# --- racing across clients ------------------------------------------------------------------
+
+
+@pytest.fixture
+async def second_client(mongo_server: MongoServer, mongo_db: MongoDatabase) -> AsyncIterator[MongoDatabase]:
+    """The same database through another client: its own connection pool, as another process has."""
+    db = await MongoDatabase.open(settings_for(mongo_server.uri, mongo_db.db.name), create_indexes=False)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def test_relays_on_two_clients_never_claim_one_message_twice(
+    mongo_db: MongoDatabase, second_client: MongoDatabase
+) -> None:
+    relays = [MongoPostStore(db=mongo_db), MongoPostStore(db=second_client)]
+    saved = [message(f"m{i:02}") for i in range(40)]
+    for each in saved:
+        await relays[0].save_outbox(message=each)
+
+    claims = await asyncio.gather(
+        *(relays[i % 2].claim_outbox(older_than_seconds=0, limit=3, lease_seconds=30) for i in range(16))
+    )
+    claimed = [m.id for claim in claims for m in claim]
+    assert sorted(claimed) == [m.id for m in saved]  # every message once, none twice
+    for claim in claims:
+        assert claim == sorted(claim, key=saved.index)  # each claim oldest first
+    assert await relays[1].claim_outbox(older_than_seconds=0, limit=10, lease_seconds=30) == []
+
+
+async def test_an_outbox_message_saved_before_leases_existed_is_claimed(mongo_db: MongoDatabase) -> None:
+    store = MongoPostStore(db=mongo_db)
+    await mongo_db.outbox.insert_one({"_id": "old", "body": b"old", "saved_at": 1.0})  # no claimed_until
+
+    assert await store.claim_outbox(older_than_seconds=0, limit=5, lease_seconds=30) == [message("old")]
+    assert await store.claim_outbox(older_than_seconds=0, limit=5, lease_seconds=30) == []
+
+
+async def test_ledger_finishes_racing_on_two_clients_count_each_chunk_once(
+    mongo_db: MongoDatabase, second_client: MongoDatabase
+) -> None:
+    ledgers = [MongoFanoutLedger(db=mongo_db), MongoFanoutLedger(db=second_client)]
+    task = f"{uuid.uuid4().int % 10**15}:add"  # never planned: the first finish creates its document
+
+    chunks = [chunk for chunk in range(8) for _ in range(3)]
+    results = await asyncio.gather(
+        *(ledgers[i % 2].finish(task=task, chunk=chunk) for i, chunk in enumerate(chunks))
+    )
+    assert sorted(r for r in results if r is not None) == list(range(1, 9))  # one worker sees the last
+    assert await ledgers[0].done(task=task) == set(range(8))
+
+
+async def test_a_plan_recorded_after_a_finish_is_kept_with_the_finished_chunk(
+    mongo_db: MongoDatabase,
+) -> None:
+    ledger = MongoFanoutLedger(db=mongo_db)
+    assert await ledger.finish(task="1:add", chunk=1) == 1
+
+    assert await ledger.plan(task="1:add", spans=["a", "b"]) == ["a", "b"]
+    assert await ledger.plan(task="1:add", spans=["c"]) == ["a", "b"]
+    assert await ledger.done(task="1:add") == {1}
+    assert await ledger.finish(task="1:add", chunk=0) == 2
+    stored = await mongo_db.fanout_plans.find_one({"_id": "1:add"})
+    assert stored is not None and isinstance(stored["planned_at"], datetime)  # the TTL index applies
+
+
+async def test_activity_recorded_before_registration_leaves_created_at(mongo_db: MongoDatabase) -> None:
+    users = MongoUserStore(db=mongo_db)
+    user_id = UserId(ids.next_id())
+    created = datetime(2026, 1, 10, tzinfo=UTC)
+    await users.create_user(
+        user=User(id=user_id, username="early", display_name="E", bio="", created_at=created),
+        password_hash="h",
+    )
+
+    assert await users.record_activity(user_id=user_id, at=created - timedelta(days=1)) == created
+    assert await users.record_activity(user_id=user_id, at=created - timedelta(days=2)) == created
+    assert await users.active_among(user_ids=[user_id], since=created) == {user_id}
+
+
+async def test_pulled_authors_of_thousands_answer_in_one_query(mongo_db: MongoDatabase) -> None:
+    store = MongoPostStore(db=mongo_db)
+    pulled = a_post()
+    await store.create_post(post=pulled, outbox=message("m"))
+
+    authors = [UserId(ids.next_id()) for _ in range(5000)] + [pulled.author_id]
+    assert await store.pulled_authors(author_ids=authors) == {pulled.author_id}
 
 
 # --- error mapping ------------------------------------------------------------------------

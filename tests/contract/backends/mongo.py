@@ -1,7 +1,7 @@
 """Contract-suite fixtures for the mongo backends (see tests/contract/conftest.py).
 
 Every test gets a database of its own on the session's SecantusDB, dropped afterwards,
-so tests never see each other's users, posts or outbox messages.
+so tests never see each other's users, posts, outbox messages or fan-out plans.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from murmur.settings import MongoSettings
-from murmur.storage.mongo import MongoDatabase, MongoPostStore, MongoUserStore
+from murmur.storage.mongo import MongoDatabase, MongoFanoutLedger, MongoPostStore, MongoUserStore
 from tests.servers import MongoServer
 
 
@@ -36,3 +36,8 @@ def mongo_users_store(mongo_db: MongoDatabase) -> MongoUserStore:
 @pytest.fixture
 def mongo_post_store(mongo_db: MongoDatabase) -> MongoPostStore:
     return MongoPostStore(db=mongo_db)
+
+
+@pytest.fixture
+def mongo_ledger(mongo_db: MongoDatabase) -> MongoFanoutLedger:
+    return MongoFanoutLedger(db=mongo_db)
