@@ -44,12 +44,14 @@ class CloudServers:
 
 @dataclass(frozen=True)
 class StoreNames:
-    """What `murmur init` creates. Unique names let runs share servers without colliding."""
+    """What `murmur init` creates. Unique names let runs share servers without colliding.
+    The queues are SQS FIFO queues: names end in .fifo, 80 characters at most."""
 
     database: str = "murmur"
     timelines_table: str = "murmur-timelines"
-    fanout_queue: str = "murmur-fanout"
-    dead_letter_queue: str = "murmur-fanout-dlq"
+    fanout_queue: str = "murmur-fanout.fifo"
+    fanout_bulk_queue: str = "murmur-fanout-bulk.fifo"
+    dead_letter_queue: str = "murmur-fanout-dlq.fifo"
 
     @classmethod
     def unique(cls) -> StoreNames:
@@ -57,8 +59,9 @@ class StoreNames:
         return cls(
             database=f"murmur_{run}",
             timelines_table=f"murmur-timelines-{run}",
-            fanout_queue=f"murmur-fanout-{run}",
-            dead_letter_queue=f"murmur-fanout-dlq-{run}",
+            fanout_queue=f"murmur-fanout-{run}.fifo",
+            fanout_bulk_queue=f"murmur-fanout-bulk-{run}.fifo",
+            dead_letter_queue=f"murmur-fanout-dlq-{run}.fifo",
         )
 
 
@@ -79,6 +82,7 @@ def cloud_env(servers: CloudServers, *, jwt_secret: str, names: StoreNames | Non
         "MURMUR_AWS__REGION": moto.region,
         "MURMUR_AWS__TIMELINES_TABLE": names.timelines_table,
         "MURMUR_AWS__FANOUT_QUEUE": names.fanout_queue,
+        "MURMUR_AWS__FANOUT_BULK_QUEUE": names.fanout_bulk_queue,
         "MURMUR_AWS__FANOUT_DEAD_LETTER_QUEUE": names.dead_letter_queue,
         # moto takes any credentials, but the AWS credential chain must find some
         "AWS_ACCESS_KEY_ID": moto.access_key_id,

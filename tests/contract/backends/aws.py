@@ -1,7 +1,8 @@
 """Contract-suite fixtures for the aws backends (see tests/contract/conftest.py).
 
 DynamoDB timelines and the SQS queue, on the session's moto server; every test gets
-a table or a pair of queues of its own (uuid names), deleted afterwards.
+a table or a pair of FIFO queues (a lane and its dead-letter queue) of its own (uuid
+names), deleted afterwards.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 # Contract tests SQS cannot pass, and why (each still runs: strict xfail, so a pass is noticed).
 SQS_DIVERGES = {
     "test_a_stale_receipt_cannot_settle_a_redelivered_message": (
-        "SQS settles a message with any receipt handle it was ever given (AWS: an older handle"
-        " 'might' still delete it; moto always does); only SQLite's receipts name the delivery"
+        "moto settles a message with any receipt handle it was ever given, on FIFO queues too;"
+        " AWS refuses an expired FIFO receipt handle (ReceiptHandleIsInvalid, raised as"
+        " PermanentStoreError, not ignored); only SQLite's receipts name the delivery"
     ),
 }
 
@@ -39,8 +41,9 @@ def aws_settings(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> AwsSettin
         region=moto.region,
         endpoint_url=moto.url,
         timelines_table=f"timelines-{name}",
-        fanout_queue=f"fanout-{name}",
-        fanout_dead_letter_queue=f"fanout-dlq-{name}",
+        fanout_queue=f"fanout-{name}.fifo",
+        fanout_bulk_queue=f"fanout-bulk-{name}.fifo",
+        fanout_dead_letter_queue=f"fanout-dlq-{name}.fifo",
     )
 
 
@@ -70,6 +73,7 @@ async def sqs_queue(
     settings = aws_settings(moto_server, monkeypatch)
     queue = await SqsQueue.open(
         settings,
+        queue_name=settings.fanout_queue,
         visibility_timeout_seconds=queue_config.visibility_timeout_seconds,
         max_receives=queue_config.max_receives,
         create_missing=True,
