@@ -13,7 +13,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,40 +70,53 @@ FANS = 20_000
 PAGE = 5_000
 
 
+async def walk_followers(graph: NeptuneFollowGraph, star: UserId, limit: int) -> list[list[UserId]]:
+    pages: list[list[UserId]] = []
+    cursor: str | None = None
+    while True:
+        page = await graph.followers(user_id=star, after=cursor, limit=limit)
+        assert len(page.items) <= limit
+        pages.append(page.items)
+        if page.next_cursor is None:
+            return pages
+        cursor = page.next_cursor
+
+
 async def test_a_celebritys_followers_are_counted_from_the_node_and_paged_newest_first(
     graph: NeptuneFollowGraph, bolt_driver: AsyncDriver, capsys: pytest.CaptureFixture[str]
 ) -> None:
     star, *fans = new_ids(FANS + 1)
+    strangers = new_ids(3)
 
     started = time.perf_counter()
     assert await graph.follow_many(pairs=[(fan, star) for fan in fans]) == FANS
     followed = time.perf_counter()
     counts = await graph.follow_counts(user_ids=[star, fans[0]])
     counted = time.perf_counter()
-    walked: list[UserId] = []
-    cursor: str | None = None
-    pages = 0
-    while True:
-        page = await graph.followers(user_id=star, after=cursor, limit=PAGE)
-        assert len(page.items) <= PAGE
-        walked += page.items
-        pages += 1
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+    pages = await walk_followers(graph, star, PAGE)
     paged = time.perf_counter()
+    spans = await graph.follower_spans(user_id=star, size=PAGE)
+    parts = [await graph.followers_in(user_id=star, span=span) for span in spans]
+    spanned = time.perf_counter()
 
     assert counts == {
         star: FollowCounts(followers=FANS, following=0),
         fans[0]: FollowCounts(followers=0, following=1),
     }
-    assert pages == FANS // PAGE  # the last full page already says nothing is left
-    assert walked == fans[::-1]  # each exactly once, newest first
+    assert len(pages) == FANS // PAGE  # the last full page already says nothing is left
+    assert [fan for page in pages for fan in page] == fans[::-1]  # each exactly once, newest first
+    # spans of whole blocks (5 of 1000): each holds the fans who followed in its stretch
+    assert [sorted(part) for part in parts] == [
+        sorted(fans[i : i + PAGE]) for i in range(FANS - PAGE, -1, -PAGE)
+    ]
+    among = await graph.followers_among(user_id=star, candidates=[*fans[:100], *strangers, star])
+    assert among == set(fans[:100])
     with capsys.disabled():
         print(
             f"\n{FANS} followers: follow_many {followed - started:.2f} s, "
             f"follow_counts {(counted - followed) * 1000:.1f} ms, "
-            f"{pages} pages of {PAGE} {paged - counted:.2f} s"
+            f"{len(pages)} pages of {PAGE} {paged - counted:.2f} s, "
+            f"{len(spans)} spans of {PAGE} {spanned - paged:.2f} s"
         )
 
     # The count is the node's property, not a count of edges: O(1) at any size.
@@ -119,13 +132,18 @@ async def test_concurrent_follows_of_one_pair_make_one_edge(graph: NeptuneFollow
     assert (await graph.follow_counts(user_ids=[star]))[star] == FollowCounts(followers=1, following=0)
 
 
-async def test_concurrent_followers_are_all_counted(graph: NeptuneFollowGraph) -> None:
+async def test_concurrent_followers_are_all_counted_each_with_a_seq_of_their_own(
+    small_blocks: NeptuneFollowGraph, bolt_driver: AsyncDriver
+) -> None:
     star, *fans = new_ids(51)
-    answers = await asyncio.gather(*(graph.follow(follower=fan, followee=star) for fan in fans))
+    answers = await asyncio.gather(*(small_blocks.follow(follower=fan, followee=star) for fan in fans))
     assert all(answers)
-    assert (await graph.follow_counts(user_ids=[star]))[star].followers == 50
-    page = await graph.followers(user_id=star, after=None, limit=100)
+    assert (await small_blocks.follow_counts(user_ids=[star]))[star].followers == 50
+    page = await small_blocks.followers(user_id=star, after=None, limit=100)
     assert sorted(page.items) == sorted(fans)
+    blocks = await stored_blocks(bolt_driver, star)
+    assert sorted(seq for members in blocks.values() for _, seq in members) == list(range(1, 51))
+    assert all(len(members) == BLOCK for members in blocks.values())
 
 
 async def test_follow_many_counts_a_repeated_pair_once(graph: NeptuneFollowGraph) -> None:
@@ -138,30 +156,53 @@ async def test_follow_many_counts_a_repeated_pair_once(graph: NeptuneFollowGraph
     }
 
 
-async def test_edges_with_the_same_seq_are_paged_by_id(
+async def test_follow_many_numbers_each_followees_new_followers_in_order(
+    small_blocks: NeptuneFollowGraph, bolt_driver: AsyncDriver
+) -> None:
+    # One query takes each followee's seqs at once, for its new followers only.
+    s1, s2, f1, f2, f3 = new_ids(5)
+    await small_blocks.follow(follower=f2, followee=s1)
+    assert await small_blocks.follow_many(pairs=[(f1, s1), (f1, s2), (f2, s1), (f3, s2), (f3, s1)]) == 4
+    assert await stored_blocks(bolt_driver, s1) == {f"{s1}:0": [(f2, 1), (f1, 2), (f3, 3)]}
+    assert await stored_blocks(bolt_driver, s2) == {f"{s2}:0": [(f1, 1), (f3, 2)]}
+    assert (await small_blocks.following(user_id=f1, after=None, limit=5)).items == [s2, s1]
+    assert await small_blocks.follow_counts(user_ids=[s1, f1, f3]) == {
+        s1: FollowCounts(followers=3, following=0),
+        f1: FollowCounts(followers=0, following=2),
+        f3: FollowCounts(followers=0, following=2),
+    }
+
+
+async def test_members_with_the_same_seq_are_paged_by_id(
     graph: NeptuneFollowGraph, bolt_driver: AsyncDriver
 ) -> None:
-    # Two processes can mint the same seq: the cursor still names one position.
+    # The cursor names one position even if seqs ever collide (they cannot here: one counter).
     star, *fans = new_ids(4)
     await graph.follow_many(pairs=[(fan, star) for fan in fans])
     await bolt_driver.execute_query(
-        "MATCH (:User)-[r:FOLLOWS]->(:User {id: $star}) SET r.seq = 42", star=int(star)
+        "MATCH (:User)-[m:MEMBER_OF]->(:FollowerBlock {key: $key}) SET m.seq = 2", key=f"{star}:0"
     )
-    seen: list[UserId] = []
-    cursor: str | None = None
-    while True:
-        page = await graph.followers(user_id=star, after=cursor, limit=1)
-        seen += page.items
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    assert seen == sorted(fans, key=int, reverse=True)
+    pages = await walk_followers(graph, star, 1)
+    assert [fan for page in pages for fan in page] == sorted(fans, key=int, reverse=True)
 
 
 @pytest.mark.parametrize("cursor", ["", "12", "12_", "_12", "1_2_3", "-1_2", "01_2", "1_x"])
 async def test_a_malformed_cursor_is_invalid_input(graph: NeptuneFollowGraph, cursor: str) -> None:
     with pytest.raises(InvalidInput):
         await graph.following(user_id=new_ids(1)[0], after=cursor, limit=3)
+    with pytest.raises(InvalidInput):
+        await graph.followers(user_id=new_ids(1)[0], after=cursor, limit=3)
+
+
+@pytest.mark.parametrize("span", ["", "1:2", "2:1:10", "1:1:10", "0:5:0", "0:5:x", "0:5:10:1", "-1:5:10"])
+async def test_a_span_not_from_this_graph_is_a_permanent_error(graph: NeptuneFollowGraph, span: str) -> None:
+    with pytest.raises(PermanentStoreError):
+        await graph.followers_in(user_id=new_ids(1)[0], span=span)
+
+
+async def test_a_block_size_below_one_is_refused(bolt_server: BoltServer) -> None:
+    with pytest.raises(ValueError, match="follower_block_size"):
+        await NeptuneFollowGraph.open(NeptuneSettings(uri=bolt_server.uri), follower_block_size=0)
 
 
 async def test_the_factory_opens_it_when_settings_choose_neptune(
@@ -176,6 +217,220 @@ async def test_the_factory_opens_it_when_settings_choose_neptune(
         assert await backends.graph.follow(follower=fan, followee=star)
     finally:
         await backends.close()
+
+
+# --- followers in blocks: reads cost their own size, not the follower count ----------------
+
+BLOCK = 10
+
+
+@pytest.fixture
+async def small_blocks(bolt_server: BoltServer) -> AsyncIterator[NeptuneFollowGraph]:
+    graph = await NeptuneFollowGraph.open(NeptuneSettings(uri=bolt_server.uri), follower_block_size=BLOCK)
+    yield graph
+    await graph.close()
+
+
+async def stored_blocks(driver: AsyncDriver, user: UserId) -> dict[str, list[tuple[UserId, int]]]:
+    """The user's follower blocks as stored: key -> [(follower, seq)], by seq."""
+    records, _, _ = await driver.execute_query(
+        "MATCH (:User {id: $user})<-[r:FOLLOWS]-(a:User)-[m:MEMBER_OF]->(blk:FollowerBlock) "
+        "WHERE blk.key STARTS WITH $prefix "
+        "RETURN blk.key AS key, a.id AS follower, m.seq AS seq, r.seq AS pair_seq",
+        user=int(user),
+        prefix=f"{user}:",
+    )
+    blocks: dict[str, list[tuple[UserId, int]]] = {}
+    for r in sorted(records, key=lambda r: r["seq"]):
+        assert r["pair_seq"] == r["seq"]  # both edges of a follow carry its seq
+        blocks.setdefault(r["key"], []).append((UserId(str(r["follower"])), r["seq"]))
+    return blocks
+
+
+class BlockReads:
+    """The block keys each query of a graph looks up (what a read costs: their members)."""
+
+    def __init__(self, graph: NeptuneFollowGraph, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.queries: list[list[str]] = []
+        run = graph._run
+
+        async def spy(query: str, parameters: Mapping[str, Any], **options: Any) -> list[neo4j.Record]:
+            if "keys" in parameters:
+                self.queries.append(list(parameters["keys"]))
+            return await run(query, parameters, **options)
+
+        monkeypatch.setattr(graph, "_run", spy)
+
+    def take(self) -> list[str]:
+        """Every key looked up since the last take, in order."""
+        keys = [key for query in self.queries for key in query]
+        self.queries.clear()
+        return keys
+
+
+async def plant(driver: AsyncDriver, key: str, seq: int) -> UserId:
+    """A stranger in block `key` with `seq`: found only by a read of that very block."""
+    (stranger,) = new_ids(1)
+    await driver.execute_query(
+        "MATCH (blk:FollowerBlock {key: $key}) CREATE (:User {id: $id})-[:MEMBER_OF {seq: $seq}]->(blk)",
+        key=key,
+        id=int(stranger),
+        seq=seq,
+    )
+    return stranger
+
+
+async def test_followers_are_stored_in_blocks_numbered_by_follow_order(
+    small_blocks: NeptuneFollowGraph, bolt_driver: AsyncDriver
+) -> None:
+    star, *fans = new_ids(26)
+    await small_blocks.follow_many(pairs=[(fan, star) for fan in fans])
+    blocks = await stored_blocks(bolt_driver, star)
+    assert blocks == {
+        f"{star}:{n}": [(fan, seq) for seq, fan in enumerate(fans, 1)][n * BLOCK : (n + 1) * BLOCK]
+        for n in range(3)
+    }
+    records, _, _ = await bolt_driver.execute_query(
+        "MATCH (u:User {id: $id}) RETURN u.follower_seq AS last, u.block_size AS size", id=int(star)
+    )
+    assert (records[0]["last"], records[0]["size"]) == (25, BLOCK)
+
+
+async def test_unfollow_removes_both_edges_and_following_again_joins_the_newest_block(
+    small_blocks: NeptuneFollowGraph, bolt_driver: AsyncDriver
+) -> None:
+    star, *fans = new_ids(13)
+    await small_blocks.follow_many(pairs=[(fan, star) for fan in fans])
+    assert await small_blocks.unfollow(follower=fans[3], followee=star)
+    blocks = await stored_blocks(bolt_driver, star)
+    assert fans[3] not in [fan for members in blocks.values() for fan, _ in members]
+    records, _, _ = await bolt_driver.execute_query(
+        "MATCH (:User {id: $id})-[e]->() RETURN count(e) AS edges", id=int(fans[3])
+    )
+    assert records[0]["edges"] == 0  # neither FOLLOWS nor MEMBER_OF is left
+
+    await small_blocks.follow(follower=fans[3], followee=star)
+    assert (await stored_blocks(bolt_driver, star))[f"{star}:1"][-1] == (fans[3], 13)
+    assert (await small_blocks.follow_counts(user_ids=[star]))[star] == FollowCounts(
+        followers=12, following=0, unfollows=1
+    )
+
+
+async def test_a_deep_page_looks_up_as_many_blocks_as_the_first(
+    small_blocks: NeptuneFollowGraph, bolt_driver: AsyncDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    star, *fans = new_ids(1001)
+    await small_blocks.follow_many(pairs=[(fan, star) for fan in fans])
+    reads = BlockReads(small_blocks, monkeypatch)
+
+    looked_up: list[list[str]] = []
+    pages: list[list[UserId]] = []
+    cursor: str | None = None
+    while True:
+        page = await small_blocks.followers(user_id=star, after=cursor, limit=BLOCK)
+        looked_up.append(reads.take())
+        pages.append(page.items)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+
+    assert [fan for page in pages for fan in page] == fans[::-1]
+    assert len(pages) == 100
+
+    def block(fan: UserId) -> int:  # fans[i] has seq i + 1
+        return fans.index(fan) // BLOCK
+
+    # Each page looks up exactly the blocks from its cursor's (page 1: the newest) down to
+    # the one holding the follower after the page (its look-ahead), however deep it is.
+    for number, keys in enumerate(looked_up):
+        top = block(pages[number - 1][-1]) if number else 99
+        bottom = block(pages[number + 1][0]) if number + 1 < len(pages) else 0
+        assert keys == [f"{star}:{n}" for n in range(top, bottom - 1, -1)], number
+    assert len(looked_up[0]) == 2 and len(looked_up[-1]) == 2
+    assert {len(keys) for keys in looked_up[1:-1]} == {3}  # the cursor's block, read out, too
+    # and it reads those blocks only: a stranger planted in the oldest block with the
+    # newest seq would come first on page 1 if page 1 read that block
+    stranger = await plant(bolt_driver, f"{star}:0", 1000)
+    assert stranger not in (await small_blocks.followers(user_id=star, after=None, limit=BLOCK)).items
+
+
+async def test_a_page_goes_on_past_blocks_emptied_by_unfollows(
+    small_blocks: NeptuneFollowGraph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    star, *fans = new_ids(401)
+    await small_blocks.follow_many(pairs=[(fan, star) for fan in fans])
+    for fan in fans[5:395]:  # blocks 1 to 38 empty, blocks 0 and 39 half full
+        await small_blocks.unfollow(follower=fan, followee=star)
+    reads = BlockReads(small_blocks, monkeypatch)
+
+    page = await small_blocks.followers(user_id=star, after=None, limit=8)
+
+    assert page.items == [*fans[395:][::-1], *fans[4:1:-1]]
+    assert [len(keys) for keys in reads.queries] == [1, 2, 4, 8, 16, 9]  # windows doubling
+    assert reads.take() == [f"{star}:{n}" for n in range(39, -1, -1)]  # each block once, in order
+    assert (await small_blocks.followers(user_id=star, after=page.next_cursor, limit=8)).items == fans[1::-1]
+
+
+@pytest.mark.parametrize("size", [20, 15, 4, 1000])
+async def test_a_span_looks_up_only_the_blocks_its_followers_are_in(
+    small_blocks: NeptuneFollowGraph,
+    bolt_driver: AsyncDriver,
+    monkeypatch: pytest.MonkeyPatch,
+    size: int,
+) -> None:
+    star, *fans = new_ids(96)
+    await small_blocks.follow_many(pairs=[(fan, star) for fan in fans])
+    spans = await small_blocks.follower_spans(user_id=star, size=size)
+    reads = BlockReads(small_blocks, monkeypatch)
+
+    parts: list[list[UserId]] = []
+    for span in spans:
+        part = await small_blocks.followers_in(user_id=star, span=span)
+        parts.append(part)
+        # A span holds followers consecutive in follow order; the i-th fan is in block
+        # i // BLOCK. Those blocks, newest first, are all the span looks up.
+        order = sorted(fans.index(fan) for fan in part)
+        blocks = range(order[-1] // BLOCK, order[0] // BLOCK - 1, -1)
+        assert reads.take() == [f"{star}:{n}" for n in blocks]
+        assert order == list(range(order[0], order[0] + len(part)))
+        assert len(part) <= size
+
+    assert sorted(fan for part in parts for fan in part) == sorted(fans)
+
+
+async def test_a_span_read_of_one_block_touches_no_other(
+    small_blocks: NeptuneFollowGraph, bolt_driver: AsyncDriver
+) -> None:
+    star, *fans = new_ids(31)
+    await small_blocks.follow_many(pairs=[(fan, star) for fan in fans])
+    spans = await small_blocks.follower_spans(user_id=star, size=BLOCK)
+    assert len(spans) == 3
+    # strangers with seqs inside the middle span, but stored in the blocks around it
+    strangers = [await plant(bolt_driver, f"{star}:{n}", 15) for n in (0, 2)]
+
+    middle = await small_blocks.followers_in(user_id=star, span=spans[1])
+
+    assert sorted(middle) == sorted(fans[10:20])
+    assert not set(strangers) & set(middle)
+
+
+async def test_a_users_blocks_keep_the_size_they_were_made_with(
+    small_blocks: NeptuneFollowGraph, graph: NeptuneFollowGraph, bolt_driver: AsyncDriver
+) -> None:
+    # a setting changed between deploys must not renumber anyone's blocks
+    star, *fans = new_ids(36)
+    await small_blocks.follow_many(pairs=[(fan, star) for fan in fans[:15]])
+    await graph.follow_many(pairs=[(fan, star) for fan in fans[15:]])  # opened with 1000
+
+    assert [len(members) for members in (await stored_blocks(bolt_driver, star)).values()] == [10, 10, 10, 5]
+    for reader in (small_blocks, graph):
+        pages = await walk_followers(reader, star, 7)
+        assert [fan for page in pages for fan in page] == fans[::-1]
+        spans = await reader.follower_spans(user_id=star, size=BLOCK)
+        parts = [await reader.followers_in(user_id=star, span=span) for span in spans]
+        assert [sorted(part) for part in parts] == [
+            sorted(fans[i : i + BLOCK]) for i in range(30, -1, -BLOCK)
+        ]
 
 
 # --- Bolt message sizes --------------------------------------------------------------------
