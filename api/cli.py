@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
@@ -22,10 +23,10 @@ StrategyOption = Annotated[
 ]
 
 
-def build_settings(**overrides: Any) -> Settings:
+def build_settings(*, _model: type[Settings] = Settings, **overrides: Any) -> Settings:
     """Environment first, then the options given on the command line."""
     given = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**given)
+    return _model(**given)
 
 
 def _logging() -> None:
@@ -81,25 +82,58 @@ def worker(
     data_dir: DataDir = None,
     strategy: StrategyOption = None,
     concurrency: Annotated[int, typer.Option(help="Consumers in this process.")] = 2,
+    http_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port of /healthz, /readyz and /metrics (0: any free one). [env: MURMUR_WORKERS__HTTP_PORT]"
+        ),
+    ] = None,
 ) -> None:
-    """Run fan-out workers (and the outbox relay) until SIGTERM or Ctrl-C."""
+    """Run fan-out consumers (and the outbox relay) until SIGTERM or Ctrl-C.
+
+    On SIGTERM it stops taking messages, lets those in hand finish within
+    MURMUR_WORKERS__SHUTDOWN_GRACE_SECONDS, releases the rest to other workers and exits 0.
+    It needs no JWT secret: it never signs or checks a token.
+    """
     from murmur.platform import open_platform
+    from murmur.settings import FanoutWorkerSettings
     from workers.pool import WorkerPool
+    from workers.probes import Probes, serving
 
     _logging()
-    settings = build_settings(data_dir=data_dir, fanout=strategy)
+    log = logging.getLogger("murmur.worker")
+    workers = {"http_port": http_port} if http_port is not None else None
+    settings = build_settings(
+        data_dir=data_dir, fanout=strategy, workers=workers, _model=FanoutWorkerSettings
+    )
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        async with open_platform(settings) as platform:
+        async with (
+            open_platform(settings, serves_api=False) as platform,
+            contextlib.AsyncExitStack() as stack,
+        ):
             pool = WorkerPool(platform, workers=concurrency)
+            port = settings.workers.http_port
+            if port is not None:
+                probes = Probes(ready=lambda: pool.healthy)
+                bound = stack.enter_context(serving(probes, host=settings.workers.http_host, port=port))
+                beating = asyncio.create_task(probes.heartbeat(), name="probe-heartbeat")
+                stack.callback(beating.cancel)
+                log.info(
+                    "worker probes on http://%s:%d (/healthz, /readyz, /metrics)",
+                    settings.workers.http_host,
+                    bound,
+                )
             await pool.start()
-            logging.getLogger("murmur.worker").info("%d fan-out consumers running", concurrency)
+            log.info("%d fan-out consumers running", concurrency)
             await stop.wait()
+            log.info("stopping: finishing the messages in hand, releasing the rest")
             await pool.stop()
+            log.info("stopped")
 
     asyncio.run(run())
 

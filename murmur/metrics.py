@@ -15,15 +15,37 @@ STORE_ERRORS = Counter(
 DELIVERIES = Counter(
     "murmur_fanout_deliveries_total", "Timeline entries written by fan-out, per strategy", ["strategy"]
 )
+_LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 FANOUT_LAG = Histogram(
     "murmur_fanout_lag_seconds",
-    "From post creation to the end of its fan-out (last page delivered)",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    "From post creation to the end of its fan-out (its last chunk delivered)",
+    buckets=_LAG_BUCKETS,
+)
+DELIVERY_LAG = Histogram(
+    "murmur_delivery_lag_seconds",
+    "From post creation to a chunk of its fan-out landing in the followers' timelines",
+    buckets=_LAG_BUCKETS,
+)
+CHUNK_SECONDS = Histogram(
+    "murmur_fanout_chunk_seconds",
+    "Time to apply one chunk of a fan-out (read its followers, write, re-check)",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 QUEUE_MESSAGES = Counter(
-    "murmur_queue_messages_total", "Queue messages handled by workers, per outcome", ["outcome"]
+    "murmur_queue_messages_total",
+    "Queue messages handled by workers, per lane and outcome",
+    ["lane", "outcome"],
 )
-QUEUE_DEPTH = Gauge("murmur_queue_depth", "Messages waiting in the fan-out queue, per state", ["state"])
+QUEUE_WAIT = Histogram(
+    "murmur_queue_wait_seconds",
+    "From a message's enqueue to its receive, per lane",
+    ["lane"],
+    buckets=_LAG_BUCKETS,
+)
+IN_FLIGHT = Gauge("murmur_worker_in_flight_messages", "Messages this process holds (received, not settled)")
+QUEUE_DEPTH = Gauge(
+    "murmur_queue_depth", "Messages in the fan-out queue, per lane and state", ["lane", "state"]
+)
 OUTBOX_RELAYED = Counter("murmur_outbox_relayed_total", "Outbox messages published to the queue")
 
 
@@ -35,3 +57,15 @@ def store_operation_counts() -> dict[tuple[str, str], float]:
             if sample.name.endswith("_total"):
                 counts[(sample.labels["store"], sample.labels["operation"])] = sample.value
     return counts
+
+
+AWS_REQUESTS = Counter(
+    "murmur_aws_requests_total",
+    "AWS API requests sent (every attempt, retries included), per service and operation",
+    ["service", "operation"],
+)
+DYNAMODB_CAPACITY = Counter(
+    "murmur_dynamodb_capacity_units_total",
+    "DynamoDB capacity units consumed, as the service reports them (ReturnConsumedCapacity=TOTAL)",
+    ["kind"],
+)

@@ -1,10 +1,12 @@
-"""Wire a running Murmur together from settings: stores, strategy, accounts, feed."""
+"""Wire a running Murmur together from settings: stores, strategy, accounts, feed, fan-out."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import dataclasses
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from murmur.accounts import Accounts
 from murmur.auth import Passwords, Tokens
@@ -15,6 +17,8 @@ from murmur.fanout.feed import Feed
 from murmur.fanout.hybrid import HybridStrategy
 from murmur.fanout.pull import PullStrategy
 from murmur.fanout.push import PushStrategy
+from murmur.fanout.repair import TimelineRepair
+from murmur.fanout.sources import Sources
 from murmur.settings import Settings, Strategy
 from murmur.storage.bundle import Backends
 from murmur.storage.cached import CachedPostStore, CachedUserStore
@@ -24,62 +28,103 @@ from murmur.storage.factory import open_backends
 @dataclass
 class Platform:
     settings: Settings
-    backends: Backends
-    accounts: Accounts
+    backends: Backends  # users and posts read through the cache (the API's view)
     feed: Feed
     fanout: FanoutHandler
+    sources: Sources
     limits: Limits
     ids: IdGenerator
+    _accounts: Accounts | None = None  # None in a fan-out worker: it signs and checks no tokens
+
+    @property
+    def accounts(self) -> Accounts:
+        if self._accounts is None:
+            raise RuntimeError("this process runs fan-out only: it has no accounts service")
+        return self._accounts
 
 
-def build_strategy(settings: Settings, backends: Backends) -> FanoutStrategy:
+def build_strategy(settings: Settings, backends: Backends, sources: Sources) -> FanoutStrategy:
     match settings.fanout:
         case Strategy.PUSH:
             return PushStrategy(timelines=backends.timelines)
         case Strategy.PULL:
-            return PullStrategy(graph=backends.graph, posts=backends.posts)
+            return PullStrategy(sources=sources, posts=backends.posts)
         case Strategy.HYBRID:
             return HybridStrategy(
                 graph=backends.graph,
                 posts=backends.posts,
                 timelines=backends.timelines,
+                sources=sources,
                 threshold=settings.hybrid_threshold,
             )
 
 
-def assemble(settings: Settings, backends: Backends, *, ids: IdGenerator | None = None) -> Platform:
-    """Build the services over already-open stores (users and posts read through the cache)."""
-    backends.users = CachedUserStore(inner=backends.users, cache=backends.cache)
-    backends.posts = CachedPostStore(inner=backends.posts, cache=backends.cache)
-    ids = ids or IdGenerator()
+def assemble(
+    settings: Settings,
+    backends: Backends,
+    *,
+    ids: IdGenerator | None = None,
+    serves_api: bool = True,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Platform:
+    """Build the services over already-open stores. The API reads users and posts through
+    the cache; fan-out decides what exists from the stores themselves. `clock` is what
+    "now" means for activity (tests move it)."""
+    truth = dataclasses.replace(backends)
+    backends.users = CachedUserStore(inner=truth.users, cache=backends.cache)
+    backends.posts = CachedPostStore(inner=truth.posts, cache=backends.cache)
+    ids = ids or IdGenerator(settings.resolved_node_id())
     limits = Limits()
-    strategy = build_strategy(settings, backends)
-    accounts = Accounts(
-        users=backends.users,
-        passwords=Passwords(time_cost=settings.auth.hash_time_cost, memory_kib=settings.auth.hash_memory_kib),
-        tokens=Tokens(secret=settings.jwt_secret(), ttl_seconds=settings.auth.token_ttl_seconds),
+    sources = Sources(graph=truth.graph, posts=truth.posts, cache=backends.cache)
+    repair = TimelineRepair(posts=truth.posts, graph=truth.graph, timelines=truth.timelines, sources=sources)
+    strategy = build_strategy(settings, backends, sources)
+    accounts = None
+    if serves_api:
+        accounts = Accounts(
+            users=backends.users,
+            passwords=Passwords(
+                time_cost=settings.auth.hash_time_cost, memory_kib=settings.auth.hash_memory_kib
+            ),
+            tokens=Tokens(secret=settings.jwt_secret(), ttl_seconds=settings.auth.token_ttl_seconds),
+            ids=ids,
+            limits=limits,
+        )
+    feed = Feed(
+        backends=backends,
+        strategy=strategy,
+        sources=sources,
+        repair=repair,
         ids=ids,
         limits=limits,
+        cap=settings.timeline_max,
+        inactive_after_days=settings.inactive_after_days,
+        clock=clock,
     )
-    feed = Feed(backends=backends, strategy=strategy, ids=ids, limits=limits, cap=settings.timeline_max)
     fanout = FanoutHandler(
-        backends=backends, strategy=strategy, followers_page_size=settings.workers.followers_page_size
+        backends=truth,
+        strategy=strategy,
+        sources=sources,
+        repair=repair,
+        followers_page_size=settings.workers.followers_page_size,
+        inactive_after_days=settings.inactive_after_days,
+        clock=clock,
     )
     return Platform(
         settings=settings,
         backends=backends,
-        accounts=accounts,
+        _accounts=accounts,
         feed=feed,
         fanout=fanout,
+        sources=sources,
         limits=limits,
         ids=ids,
     )
 
 
 @asynccontextmanager
-async def open_platform(settings: Settings) -> AsyncIterator[Platform]:
+async def open_platform(settings: Settings, *, serves_api: bool = True) -> AsyncIterator[Platform]:
     backends = await open_backends(settings)
     try:
-        yield assemble(settings, backends)
+        yield assemble(settings, backends, serves_api=serves_api)
     finally:
         await backends.close()

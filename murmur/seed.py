@@ -118,7 +118,7 @@ async def seed_demo_world(platform: Platform, *, seed: int) -> SeedReport:
             posts += 1
     if platform.feed.strategy.materialises:
         for owner in ids:
-            await platform.fanout.rebuild(owner)
+            await platform.fanout.repair.rebuild(owner)
     report = SeedReport(
         users=n,
         follows=len(edges),

@@ -90,6 +90,10 @@ class NeptuneSettings(BaseModel):
     region: str = "us-east-1"
     # Neptune and FalkorDB reject large Bolt messages: UNWIND batches stay under this many bytes
     max_message_bytes: int = Field(default=4000, ge=512)
+    # followers grouped per block node, so a fan-out span or a page of followers reads only its
+    # blocks; fixed per user when the user's first follower arrives. Best a divisor of
+    # MURMUR_WORKERS__FOLLOWERS_PAGE_SIZE (a chunk is then whole blocks).
+    follower_block_size: int = Field(default=1000, ge=1)
 
 
 class AwsSettings(BaseModel):
@@ -172,6 +176,9 @@ class Settings(BaseSettings):
     fanout: Strategy = Strategy.HYBRID
     hybrid_threshold: int = Field(default=10_000, ge=0)
     timeline_max: int = Field(default=800, ge=1)
+    # about one push in this many trims a timeline back to the cap (None: the store's own
+    # default, 16 on SQLite, 100 on DynamoDB); 1 trims on every push
+    timeline_trim_every: int | None = Field(default=None, ge=1)
     data_dir: Path = Path("data")
     # The node part of every id this process mints (0..1023); None derives it from the pod
     # name in Kubernetes, else from the host and process (see node_id_of).

@@ -1,27 +1,42 @@
-"""One fan-out consumer: receive a batch, handle each message, settle it.
+"""One fan-out consumer: take messages from the two lanes, handle each, settle it.
 
-Settling splits failures the way the queue needs: a message that cannot be
-decoded, or a permanent store error, goes to the dead-letter queue at once;
-anything else is retried with exponential backoff, and the queue dead-letters
-it after `max_receives` deliveries. A consumer killed mid-batch loses nothing:
-unacknowledged messages reappear after the visibility timeout, and handlers
-are idempotent.
+Lanes: the express lane (posts, deletes, follows, fan-out plans) is always looked at
+first, and the bulk lane (chunks of big fan-outs) one message at a time, so a regular
+author's post waits at most for the chunk a consumer has in hand, never behind a
+celebrity's whole fan-out.
+
+Leases: while messages are in hand a heartbeat extends their leases every third of the
+visibility timeout, so long work is never handed to a second worker mid-way. On stop,
+the message being handled is finished and the rest are released at once; a consumer
+cancelled mid-message (the grace period ran out) releases that one too, and handlers
+are idempotent, so another worker redoes it safely.
+
+Settling splits failures the way the queue needs: a message that cannot be decoded,
+or a permanent store error, goes to the dead-letter queue at once; anything else is
+retried with exponential backoff, and the queue dead-letters it after `max_receives`
+deliveries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from murmur.domain import PermanentStoreError
 from murmur.events.codec import UndecodableMessage
-from murmur.metrics import QUEUE_MESSAGES
-from murmur.platform import Platform
-from murmur.storage.base import QueueMessage
+from murmur.metrics import IN_FLIGHT, QUEUE_MESSAGES, QUEUE_WAIT
+from murmur.settings import WorkerSettings
+from murmur.storage.base import Queue, QueueMessage
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
+
+Handler = Callable[[bytes], Awaitable[None]]
 
 
 def backoff_seconds(receive_count: int) -> float:
@@ -29,47 +44,103 @@ def backoff_seconds(receive_count: int) -> float:
     return min(MAX_BACKOFF_SECONDS, 2.0 ** (receive_count - 1))
 
 
-class Consumer:
-    def __init__(self, platform: Platform) -> None:
-        self._platform = platform
-        self._queue = platform.backends.queue
-        self._settings = platform.settings.workers
+@dataclass(frozen=True, slots=True)
+class Lane:
+    name: str  # "express" or "bulk", the metrics' label
+    queue: Queue
+    batch: int  # messages taken per receive
 
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+
+class Consumer:
+    def __init__(self, *, handle: Handler, lanes: Sequence[Lane], settings: WorkerSettings) -> None:
+        self._handle = handle
+        self._lanes = list(lanes)
+        self._settings = settings
+        self._stopping = asyncio.Event()
+        self.healthy = True  # the last receive worked (readiness)
+
+    def stop_soon(self) -> None:
+        """Finish the message in hand, release the rest, take no more."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
             try:
                 await self.poll_once(wait_seconds=self._settings.wait_seconds)
+                self.healthy = True
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # the queue itself failed: don't spin; the messages are still safe in it
+                self.healthy = False
                 log.exception("receiving from the fan-out queue failed")
-                await asyncio.sleep(1.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=1.0)
 
     async def poll_once(self, *, wait_seconds: float) -> int:
-        """Receive and settle one batch; return how many messages it held."""
-        messages = await self._queue.receive(
-            max_messages=self._settings.batch_size, wait_seconds=wait_seconds
-        )
+        """Receive and settle one batch from the first lane that has work; how many it held."""
+        for lane in self._lanes:
+            messages = await lane.queue.receive(max_messages=lane.batch, wait_seconds=0)
+            if messages:
+                return await self._work(lane, messages)
+        if wait_seconds <= 0 or self._stopping.is_set():
+            return 0
+        # nothing anywhere: wait on the express lane (bulk work waits at most this long)
+        express = self._lanes[0]
+        messages = await express.queue.receive(max_messages=express.batch, wait_seconds=wait_seconds)
+        return await self._work(express, messages) if messages else 0
+
+    async def _work(self, lane: Lane, messages: list[QueueMessage]) -> int:
+        now = time.time()
         for message in messages:
-            await self.settle(message)
+            if message.sent_at:
+                QUEUE_WAIT.labels(lane.name).observe(max(0.0, now - message.sent_at))
+        held = {message.receipt: message for message in messages}
+        IN_FLIGHT.inc(len(held))
+        heartbeat = asyncio.create_task(self._keep_leases(lane.queue, held), name="lease-heartbeat")
+        try:
+            for message in messages:
+                if self._stopping.is_set():
+                    break  # the rest are released below, unstarted
+                await self._settle(lane, message)
+                del held[message.receipt]
+                IN_FLIGHT.dec()
+        finally:
+            heartbeat.cancel()
+            if held:  # unstarted, or interrupted: back to the queue at once for another worker
+                IN_FLIGHT.dec(len(held))
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(lane.queue.release(receipts=list(held)))
+                QUEUE_MESSAGES.labels(lane.name, "released").inc(len(held))
         return len(messages)
 
-    async def settle(self, message: QueueMessage) -> None:
+    async def _keep_leases(self, queue: Queue, held: dict[str, QueueMessage]) -> None:
+        lease = self._settings.visibility_timeout_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            if not held:
+                return
+            try:
+                await queue.extend(receipts=list(held), seconds=lease)
+            except Exception:  # the next beat tries again; the lease has two thirds left
+                log.warning("extending the leases of %d messages failed", len(held), exc_info=True)
+
+    async def _settle(self, lane: Lane, message: QueueMessage) -> None:
+        queue = lane.queue
         try:
-            await self._platform.fanout.handle(message.body)
+            await self._handle(message.body)
         except (UndecodableMessage, PermanentStoreError) as error:
             log.error("dead-lettering a fan-out message: %s", error)
-            await self._queue.dead_letter(receipts=[message.receipt])
-            QUEUE_MESSAGES.labels("dead_lettered").inc()
+            await queue.dead_letter(receipts=[message.receipt])
+            QUEUE_MESSAGES.labels(lane.name, "dead_lettered").inc()
         except Exception:
             log.warning(
                 "fan-out message failed (delivery %d); retrying", message.receive_count, exc_info=True
             )
-            await self._queue.retry_later(
+            await queue.retry_later(
                 receipt=message.receipt, delay_seconds=backoff_seconds(message.receive_count)
             )
-            QUEUE_MESSAGES.labels("retried").inc()
+            QUEUE_MESSAGES.labels(lane.name, "retried").inc()
         else:
-            await self._queue.ack(receipts=[message.receipt])
-            QUEUE_MESSAGES.labels("done").inc()
+            await queue.ack(receipts=[message.receipt])
+            QUEUE_MESSAGES.labels(lane.name, "done").inc()

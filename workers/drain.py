@@ -1,9 +1,9 @@
-"""Run fan-out until the queue is empty: for tests, the seeder and benchmarks."""
+"""Run fan-out until both lanes are empty: for tests, the seeder and benchmarks."""
 
 from __future__ import annotations
 
 from murmur.platform import Platform
-from workers.consumer import Consumer
+from workers.pool import consumer_for
 
 
 async def drain(platform: Platform, *, max_rounds: int = 1_000_000) -> int:
@@ -12,7 +12,7 @@ async def drain(platform: Platform, *, max_rounds: int = 1_000_000) -> int:
     Returns the number of messages handled. Messages waiting on a retry delay
     are not waited for.
     """
-    consumer = Consumer(platform)
+    consumer = consumer_for(platform)
     handled = 0
     await platform.feed.relay_outbox(older_than_seconds=0.0, limit=10_000)
     for _ in range(max_rounds):

@@ -8,11 +8,23 @@ import logging
 
 from murmur.metrics import QUEUE_DEPTH
 from murmur.platform import Platform
-from workers.consumer import Consumer
+from workers.consumer import Consumer, Lane
 
 log = logging.getLogger(__name__)
 
 RELAY_INTERVAL_SECONDS = 1.0
+
+
+def lanes_of(platform: Platform) -> list[Lane]:
+    """The express lane first (taken in batches), then the bulk lane (a chunk at a time)."""
+    b, batch = platform.backends, platform.settings.workers.batch_size
+    return [Lane("express", b.queue, batch), Lane("bulk", b.bulk_queue, 1)]
+
+
+def consumer_for(platform: Platform) -> Consumer:
+    return Consumer(
+        handle=platform.fanout.handle, lanes=lanes_of(platform), settings=platform.settings.workers
+    )
 
 
 class WorkerPool:
@@ -20,38 +32,62 @@ class WorkerPool:
         self._platform = platform
         self._workers = workers
         self._stop = asyncio.Event()
+        self.consumers: list[Consumer] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._relay_task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks) and not self._stop.is_set()
+
+    @property
+    def healthy(self) -> bool:
+        """Running, and every consumer's last receive worked."""
+        return self.running and all(consumer.healthy for consumer in self.consumers)
 
     async def start(self) -> None:
         self._stop.clear()
+        platform = self._platform
+        self.consumers = [consumer_for(platform) for _ in range(self._workers)]
         self._tasks = [
-            asyncio.create_task(Consumer(self._platform).run(self._stop), name=f"fanout-consumer-{i}")
-            for i in range(self._workers)
+            asyncio.create_task(consumer.run(), name=f"fanout-consumer-{i}")
+            for i, consumer in enumerate(self.consumers)
         ]
-        self._tasks.append(asyncio.create_task(self._relay(), name="outbox-relay"))
+        self._relay_task = asyncio.create_task(self._relay(), name="outbox-relay")
 
     async def stop(self) -> None:
-        """Let consumers finish the message in hand, then stop."""
+        """Stop taking work; let messages in hand finish within the grace period, release the rest."""
         self._stop.set()
-        grace = self._platform.settings.workers.wait_seconds + 5.0
-        _, pending = await asyncio.wait(self._tasks, timeout=grace) if self._tasks else (set(), set())
-        for task in pending:
-            task.cancel()
-        for task in pending:
+        for consumer in self.consumers:
+            consumer.stop_soon()
+        grace = self._platform.settings.workers.shutdown_grace_seconds
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=grace)
+            for task in late:  # a consumer cancelled mid-message releases it (consumer.py)
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if late:
+                log.warning("%d fan-out consumers were cut off after %.0f s", len(late), grace)
+        if self._relay_task is not None:
+            self._relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+                await self._relay_task
+        self._tasks, self._relay_task = [], None
 
     async def _relay(self) -> None:
-        """Publish outbox messages whose inline publish failed, and report queue depth."""
-        grace = self._platform.settings.workers.outbox_grace_seconds
+        """Publish outbox messages whose inline publish failed, and report the lanes' depths."""
+        platform = self._platform
+        grace = platform.settings.workers.outbox_grace_seconds
         while not self._stop.is_set():
             try:
-                await self._platform.feed.relay_outbox(older_than_seconds=grace)
-                depth = await self._platform.backends.queue.depth()
-                QUEUE_DEPTH.labels("visible").set(depth.visible)
-                QUEUE_DEPTH.labels("in_flight").set(depth.in_flight)
-                QUEUE_DEPTH.labels("dead").set(depth.dead)
+                await platform.feed.relay_outbox(older_than_seconds=grace)
+                for lane in lanes_of(platform):
+                    depth = await lane.queue.depth()
+                    QUEUE_DEPTH.labels(lane.name, "visible").set(depth.visible)
+                    QUEUE_DEPTH.labels(lane.name, "in_flight").set(depth.in_flight)
+                    QUEUE_DEPTH.labels(lane.name, "dead").set(depth.dead)
             except Exception:
                 log.exception("outbox relay failed; retrying")
             with contextlib.suppress(TimeoutError):

@@ -21,8 +21,8 @@ from api.feed.types import Post, TimelineEvent, TimelineEventKind
 from murmur.domain import PostId, UserId
 from murmur.events import codec
 from murmur.events.v1 import events_pb2 as pb
-from murmur.fanout.base import sources
-from murmur.storage.bundle import Backends
+from murmur.fanout.sources import Sources
+from murmur.storage.base import EventBus
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,15 @@ _KINDS = {
 }
 
 
-async def timeline_messages(backends: Backends, viewer: UserId) -> AsyncIterator[pb.TimelineEvent]:
+async def timeline_messages(
+    bus: EventBus, sources: Sources, viewer: UserId
+) -> AsyncIterator[pb.TimelineEvent]:
     """Timeline events of everyone whose posts make up the viewer's timeline, for as long as it runs."""
     following = codec.following_channel(viewer)
     while True:
-        authors = await sources(backends.graph, viewer)
+        authors = await sources.of(viewer)
         channels = [following, *(codec.author_channel(author) for author in authors)]
-        async with backends.bus.subscribe(channels=channels) as subscription:
+        async with bus.subscribe(channels=channels) as subscription:
             async for channel, message in subscription:
                 if channel == following:
                     break  # whom the viewer follows changed: subscribe again
@@ -54,7 +56,8 @@ async def timeline_messages(backends: Backends, viewer: UserId) -> AsyncIterator
 
 async def _events(info: Info, viewer: UserId) -> AsyncGenerator[TimelineEvent, None]:
     context = info.context
-    async for message in timeline_messages(context.platform.backends, viewer):
+    platform = context.platform
+    async for message in timeline_messages(platform.backends.bus, platform.sources, viewer):
         kind = _KINDS.get(message.kind)
         if kind is None:
             continue

@@ -8,9 +8,6 @@ from typing import Protocol
 
 from murmur.domain import Delivery, PostId, UserId, id_key
 from murmur.settings import Strategy
-from murmur.storage.base import FollowGraph
-
-FOLLOWING_PAGE = 1000
 
 
 class FanoutStrategy(Protocol):
@@ -23,18 +20,6 @@ class FanoutStrategy(Protocol):
 
     async def read(self, *, viewer: UserId, before: PostId | None, limit: int) -> list[PostId]:
         """The viewer's home timeline, newest first, older than `before` when given."""
-
-
-async def sources(graph: FollowGraph, user_id: UserId) -> list[UserId]:
-    """The authors whose posts make up a home timeline: the user and everyone they follow."""
-    authors = [user_id]
-    cursor: str | None = None
-    while True:
-        page = await graph.following(user_id=user_id, after=cursor, limit=FOLLOWING_PAGE)
-        authors.extend(page.items)
-        if page.next_cursor is None:
-            return authors
-        cursor = page.next_cursor
 
 
 def merge_newest(limit: int, *streams: Iterable[PostId]) -> list[PostId]:

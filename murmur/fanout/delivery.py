@@ -1,27 +1,65 @@
 """What the workers do with a fan-out task, under every strategy.
 
-Each handler reads the truth (the post, the graph) when it runs, so handling a
-task twice, or late, converges on the same timelines: delivery is at least once,
-and every write is keyed by post id.
+A post (or a delete) arrives as a *plan* task on the express lane. Planning reads the
+post from the source of truth, delivers to the author's own timeline, and cuts the
+author's followers into spans (FollowGraph.follower_spans). One span is handled there and
+then; more are recorded in the fan-out ledger once (a planner that runs twice sends the
+same plan) and become chunk tasks on the bulk lane, each with a dedup key, which any
+number of workers handle in parallel. A chunk already marked done in the ledger is
+skipped, so a redelivered chunk applies once; the worker that finishes the last chunk
+publishes the live event.
+
+Every handler reads the truth when it runs and writes idempotently, then re-checks
+(repair.py), so handling a task twice, late, or at the same time as a conflicting one
+converges on the timelines pull would compute.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from murmur.domain import Delivery, PostId, TimelineEntry, UserId, id_time
 from murmur.events import codec
 from murmur.events.v1 import events_pb2 as pb
-from murmur.fanout.base import FanoutStrategy, sources
-from murmur.metrics import DELIVERIES, FANOUT_LAG
+from murmur.fanout.base import FanoutStrategy
+from murmur.fanout.repair import TimelineRepair, entries_of
+from murmur.fanout.sources import Sources
+from murmur.metrics import CHUNK_SECONDS, DELIVERIES, DELIVERY_LAG, FANOUT_LAG
+from murmur.storage.base import Outgoing
 from murmur.storage.bundle import Backends
+
+ADD, REMOVE = pb.CHUNK_OPERATION_ADD, pb.CHUNK_OPERATION_REMOVE
+_OPERATION_NAMES = {ADD: "add", REMOVE: "remove"}
+_EVENTS = {ADD: pb.TimelineEvent.KIND_ADDED, REMOVE: pb.TimelineEvent.KIND_REMOVED}
+
+
+def task_name(post_id: str, operation: pb.ChunkOperation) -> str:
+    """The fan-out's name in the ledger, and the stem of its chunks' dedup keys."""
+    return f"{post_id}:{_OPERATION_NAMES[operation]}"
 
 
 class FanoutHandler:
-    def __init__(self, *, backends: Backends, strategy: FanoutStrategy, followers_page_size: int) -> None:
-        self._backends = backends
+    def __init__(
+        self,
+        *,
+        backends: Backends,
+        strategy: FanoutStrategy,
+        sources: Sources,
+        repair: TimelineRepair,
+        followers_page_size: int,
+        inactive_after_days: float | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._clock = clock
+        # backends here are the sources of truth: users and posts are not read through a cache
+        self._b = backends
         self._strategy = strategy
+        self._sources = sources
+        self.repair = repair
         self._page_size = followers_page_size
+        self._inactive_after = timedelta(days=inactive_after_days) if inactive_after_days else None
         self._deliveries = DELIVERIES.labels(strategy.name.value)
 
     async def handle(self, body: bytes) -> None:
@@ -29,104 +67,169 @@ class FanoutHandler:
         task = codec.decode_task(body)
         match task.WhichOneof("task"):
             case "post_created":
-                await self._post_created(task.post_created)
+                created = task.post_created
+                await self._plan(ADD, PostId(created.post_id), UserId(created.author_id), created.delivery)
             case "post_deleted":
-                await self._post_deleted(task.post_deleted)
+                deleted = task.post_deleted
+                await self._plan(REMOVE, PostId(deleted.post_id), UserId(deleted.author_id), deleted.delivery)
+            case "chunk":
+                chunk = task.chunk
+                await self._chunk(
+                    chunk.operation,
+                    PostId(chunk.post_id),
+                    UserId(chunk.author_id),
+                    index=chunk.index,
+                    count=chunk.count,
+                    span=chunk.span,
+                )
             case "follow_changed":
-                await self._follow_changed(task.follow_changed)
+                changed = task.follow_changed
+                await self._follow_changed(UserId(changed.follower_id), UserId(changed.followee_id))
 
-    async def _post_created(self, task: pb.PostCreated) -> None:
-        b = self._backends
-        post_id, author_id = PostId(task.post_id), UserId(task.author_id)
-        if post_id not in await b.posts.posts_by_id(ids=[post_id]):
-            return  # deleted before its fan-out finished: the delete task cleans up
-        if self._materialised(task.delivery):
-            entry = TimelineEntry(post_id=post_id, author_id=author_id)
-            owners, next_cursor = await self._followers_page(author_id, task.followers_cursor)
-            await b.timelines.add_to_timelines(owners=owners, entry=entry)
-            self._deliveries.inc(len(owners))
-            if next_cursor is not None:
-                await b.queue.send(
-                    bodies=[codec.post_created(post_id, author_id, Delivery.PUSHED, next_cursor)]
+    # --- posts and deletes: plan, then chunks -------------------------------------------------
+
+    async def _plan(
+        self, operation: pb.ChunkOperation, post_id: PostId, author: UserId, delivery: pb.Delivery
+    ) -> None:
+        if operation == ADD:
+            post = (await self._b.posts.posts_by_id(ids=[post_id])).get(post_id)
+            if post is None:
+                return  # deleted before its fan-out began: the delete's task cleans up
+            materialised = self._materialised(post.delivery)
+        else:
+            materialised = self._materialised(codec.delivery_from_pb(delivery))
+        if not materialised:  # pulled: readers merge it in; only the live event is due
+            await self._announce(operation, post_id, author)
+            return
+        await self._apply([author], operation, post_id, author)
+        spans = await self._b.graph.follower_spans(user_id=author, size=self._page_size)
+        if len(spans) <= 1:
+            await self._chunk(operation, post_id, author, index=0, count=1, span=spans[0] if spans else None)
+            return
+        task = task_name(post_id, operation)
+        plan = await self._b.ledger.plan(task=task, spans=spans)
+        done = await self._b.ledger.done(task=task)
+        await self._b.bulk_queue.send(
+            messages=[
+                Outgoing(
+                    codec.chunk(post_id, author, operation, index=index, count=len(plan), span=span),
+                    dedup_key=f"{task}:{index}",
                 )
-                return
-        FANOUT_LAG.observe(max(0.0, time.time() - id_time(post_id).timestamp()))
-        event = codec.timeline_event(pb.TimelineEvent.KIND_ADDED, post_id, author_id)
-        await b.bus.publish(channel=codec.author_channel(author_id), message=event)
+                for index, span in enumerate(plan)
+                if index not in done
+            ]
+        )
 
-    async def _post_deleted(self, task: pb.PostDeleted) -> None:
-        b = self._backends
-        post_id, author_id = PostId(task.post_id), UserId(task.author_id)
-        if self._materialised(task.delivery):
-            owners, next_cursor = await self._followers_page(author_id, task.followers_cursor)
-            held = await b.timelines.remove_post(owners=owners, post_id=post_id)
-            if held:
-                # a timeline that was full may hide older posts that now belong in it
-                sizes = await b.timelines.timeline_sizes(owners=held)
-                for owner in held:
-                    if sizes.get(owner, 0) == b.timelines.cap - 1:
-                        await self.refill(owner)
-            if next_cursor is not None:
-                await b.queue.send(
-                    bodies=[codec.post_deleted(post_id, author_id, Delivery.PUSHED, next_cursor)]
-                )
-                return
-        event = codec.timeline_event(pb.TimelineEvent.KIND_REMOVED, post_id, author_id)
-        await b.bus.publish(channel=codec.author_channel(author_id), message=event)
+    async def _chunk(
+        self,
+        operation: pb.ChunkOperation,
+        post_id: PostId,
+        author: UserId,
+        *,
+        index: int,
+        count: int,
+        span: str | None,
+    ) -> None:
+        task = task_name(post_id, operation)
+        if index in await self._b.ledger.done(task=task):
+            return  # a redelivered chunk whose work is done
+        started = time.monotonic()
+        await self._apply_span(operation, post_id, author, span)
+        finished = await self._b.ledger.finish(task=task, chunk=index)
+        CHUNK_SECONDS.observe(time.monotonic() - started)
+        if finished == count:  # the ledger counts each chunk once, so one worker sees this
+            await self._announce(operation, post_id, author)
 
-    async def _follow_changed(self, task: pb.FollowChanged) -> None:
-        b = self._backends
-        follower, followee = UserId(task.follower_id), UserId(task.followee_id)
+    async def _apply_span(
+        self, operation: pb.ChunkOperation, post_id: PostId, author: UserId, span: str | None
+    ) -> None:
+        graph = self._b.graph
+        # read before the followers: if it has not moved by the re-check, nobody unfollowed
+        unfollows = (await graph.follow_counts(user_ids=[author]))[author].unfollows
+        owners = await graph.followers_in(user_id=author, span=span) if span is not None else []
+        if operation == ADD:
+            owners = await self._active(owners)
+        await self._apply(owners, operation, post_id, author, unfollows_before=unfollows)
+
+    async def _apply(
+        self,
+        owners: Sequence[UserId],
+        operation: pb.ChunkOperation,
+        post_id: PostId,
+        author: UserId,
+        *,
+        unfollows_before: int | None = None,
+    ) -> None:
+        if not owners:
+            return
+        timelines = self._b.timelines
+        if operation == REMOVE:
+            await self.repair.repair(await timelines.remove_post(owners=owners, post_id=post_id))
+            return
+        await timelines.add_to_timelines(
+            owners=owners, entry=TimelineEntry(post_id=post_id, author_id=author)
+        )
+        self._deliveries.inc(len(owners))
+        DELIVERY_LAG.observe(max(0.0, time.time() - id_time(post_id).timestamp()))
+        await self._confirm(owners, post_id, author, unfollows_before)
+
+    async def _confirm(
+        self, owners: Sequence[UserId], post_id: PostId, author: UserId, unfollows_before: int | None
+    ) -> None:
+        """The re-check after a chunk (repair.py): the post still exists, and the owners who
+        are not the author still follow them."""
+        if post_id not in await self._b.posts.posts_by_id(ids=[post_id]):
+            stale = list(owners)
+        elif (
+            unfollows_before is None
+            or unfollows_before == (await self._b.graph.follow_counts(user_ids=[author]))[author].unfollows
+        ):
+            return
+        else:
+            still = await self._b.graph.followers_among(user_id=author, candidates=owners)
+            stale = [owner for owner in owners if owner not in still and owner != author]
+        if stale:
+            await self.repair.repair(await self._b.timelines.remove_post(owners=stale, post_id=post_id))
+
+    async def _announce(self, operation: pb.ChunkOperation, post_id: PostId, author: UserId) -> None:
+        if operation == ADD:
+            FANOUT_LAG.observe(max(0.0, time.time() - id_time(post_id).timestamp()))
+        event = codec.timeline_event(_EVENTS[operation], post_id, author)
+        await self._b.bus.publish(channel=codec.author_channel(author), message=event)
+
+    async def _active(self, owners: list[UserId]) -> list[UserId]:
+        """The owners push still reaches: those active lately, when inactive ones are skipped."""
+        if self._inactive_after is None or not owners:
+            return owners
+        active = await self._b.users.active_among(user_ids=owners, since=self._clock() - self._inactive_after)
+        return [owner for owner in owners if owner in active]
+
+    # --- follows -----------------------------------------------------------------------------
+
+    async def _follow_changed(self, follower: UserId, followee: UserId) -> None:
+        b = self._b
         if self._strategy.materialises:
             if await b.graph.follows(follower=follower, followees=[followee]):
-                posts = await b.posts.recent_posts(
-                    author_ids=[followee], before=None, limit=b.timelines.cap, delivery=Delivery.PUSHED
-                )
-                entries = [TimelineEntry(post_id=p.id, author_id=p.author_id) for p in posts]
-                await b.timelines.add_entries(owner=follower, entries=entries)
-                self._deliveries.inc(len(entries))
+                if await self._active([follower]):  # an inactive one is rebuilt when they return
+                    await self._backfill(follower, followee)
             elif await b.timelines.remove_author(owner=follower, author_id=followee):
-                await self.refill(follower)
+                await self.repair.repair([follower])
+        await self._sources.following_changed(follower)
         await b.bus.publish(
             channel=codec.following_channel(follower), message=codec.following_changed(follower)
         )
 
-    async def refill(self, owner: UserId) -> None:
-        """Top a timeline left short by a removal back up from its sources' older posts,
-        so it again holds exactly what pull would compute."""
-        b = self._backends
-        entries = await b.timelines.timeline(owner=owner, before=None, limit=b.timelines.cap)
-        missing = b.timelines.cap - len(entries)
-        if missing <= 0:
-            return
-        oldest = entries[-1].post_id if entries else None
-        authors = await sources(b.graph, owner)
-        posts = await b.posts.recent_posts(
-            author_ids=authors, before=oldest, limit=missing, delivery=Delivery.PUSHED
+    async def _backfill(self, follower: UserId, followee: UserId) -> None:
+        cap = self._b.timelines.cap
+        posts = await self._b.posts.recent_posts(
+            author_ids=[followee], before=None, limit=cap, delivery=Delivery.PUSHED
         )
-        if posts:
-            await b.timelines.add_entries(
-                owner=owner, entries=[TimelineEntry(post_id=p.id, author_id=p.author_id) for p in posts]
-            )
+        entries = entries_of((p.id, p.author_id) for p in posts)
+        complete_above = posts[-1].id if len(posts) == cap else None
+        await self._b.timelines.backfill(owner=follower, entries=entries, complete_above=complete_above)
+        self._deliveries.inc(len(entries))
+        await self.repair.confirm(follower, entries)
+        await self.repair.repair([follower])  # a raised floor may have left it short
 
-    async def rebuild(self, owner: UserId) -> None:
-        """Recompute a materialised timeline from scratch (after a strategy change)."""
-        b = self._backends
-        authors = await sources(b.graph, owner)
-        posts = await b.posts.recent_posts(
-            author_ids=authors, before=None, limit=b.timelines.cap, delivery=Delivery.PUSHED
-        )
-        await b.timelines.replace(
-            owner=owner, entries=[TimelineEntry(post_id=p.id, author_id=p.author_id) for p in posts]
-        )
-
-    def _materialised(self, delivery: pb.Delivery) -> bool:
-        return self._strategy.materialises and codec.delivery_from_pb(delivery) is Delivery.PUSHED
-
-    async def _followers_page(self, author_id: UserId, cursor: str) -> tuple[list[UserId], str | None]:
-        """One page of an author's followers; the first page also holds the author."""
-        page = await self._backends.graph.followers(
-            user_id=author_id, after=cursor or None, limit=self._page_size
-        )
-        owners = page.items if cursor else [author_id, *page.items]
-        return owners, page.next_cursor
+    def _materialised(self, delivery: Delivery) -> bool:
+        return self._strategy.materialises and delivery is Delivery.PUSHED

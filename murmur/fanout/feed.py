@@ -1,19 +1,29 @@
 """The feed operations the API calls: posting, deleting, following, and reading timelines.
 
-Writes that must reach followers leave a fan-out task: posts and deletes through
-the post store's outbox (saved in the same write, published right after and
-again by the relay if that fails), follows straight onto the queue (the task
-reconciles with the graph, so following again repairs a lost one).
+Every write that must reach followers leaves a fan-out task in the outbox first: posts
+and deletes in the same atomic write as the change, follow changes just before the
+graph changes (the task reconciles with the graph when it runs, so a task for a change
+that never happened changes nothing). The task is published at once and, if that
+fails or the process dies first, by the outbox relay, which claims its rows so relays
+in many processes never publish one twice at the same time; the queue drops a second
+copy of a message still waiting (its dedup key is the outbox id).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from murmur.domain import (
     CannotFollowSelf,
+    Delivery,
     IdGenerator,
+    IdTaken,
     InvalidInput,
     Limits,
     NotAuthenticated,
@@ -26,11 +36,18 @@ from murmur.domain import (
 )
 from murmur.events import codec
 from murmur.fanout.base import FanoutStrategy
+from murmur.fanout.repair import TimelineRepair
+from murmur.fanout.sources import Sources
 from murmur.metrics import OUTBOX_RELAYED
-from murmur.storage.base import OutboxMessage
+from murmur.storage.base import OutboxMessage, Outgoing
 from murmur.storage.bundle import Backends
 
 log = logging.getLogger(__name__)
+
+ID_ATTEMPTS = 3  # a new id clashes only if two processes share a node; a fresh id settles it
+RELAY_LEASE_SECONDS = 30.0  # a relay that dies holding rows frees them after this
+ACTIVITY_EVERY_SECONDS = 600.0  # a reader's activity is written at most this often per process
+_ACTIVITY_REMEMBERED = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +60,30 @@ class TimelinePage:
 
 class Feed:
     def __init__(
-        self, *, backends: Backends, strategy: FanoutStrategy, ids: IdGenerator, limits: Limits, cap: int
+        self,
+        *,
+        backends: Backends,
+        strategy: FanoutStrategy,
+        sources: Sources,
+        repair: TimelineRepair,
+        ids: IdGenerator,
+        limits: Limits,
+        cap: int,
+        inactive_after_days: float | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._b = backends
+        self._clock = clock
         self.strategy = strategy
+        self._sources = sources
+        self._repair = repair
         self._ids = ids
         self._limits = limits
         self.cap = cap
+        self._inactive_after = timedelta(days=inactive_after_days) if inactive_after_days else None
+        # a reader's activity is written at most this often from this process (reads are hot)
+        self.activity_every_seconds = ACTIVITY_EVERY_SECONDS
+        self._activity_written: OrderedDict[UserId, float] = OrderedDict()
 
     async def create_post(self, *, author: UserId, body: str) -> Post:
         text = body.strip()
@@ -59,10 +93,25 @@ class Feed:
             raise InvalidInput(f"A post is at most {self._limits.body_max} characters.", field="body")
         await self._require_account(author)
         delivery = await self.strategy.delivery_for(author_id=author)
-        post_id = PostId(self._ids.next_id())
-        post = Post(id=post_id, author_id=author, body=text, created_at=id_time(post_id), delivery=delivery)
-        outbox = OutboxMessage(id=f"{post_id}:created", body=codec.post_created(post_id, author, delivery))
-        await self._b.posts.create_post(post=post, outbox=outbox)
+        first_pulled = delivery is Delivery.PULLED and not await self._b.posts.pulled_authors(
+            author_ids=[author]
+        )
+        for attempt in range(ID_ATTEMPTS):
+            post_id = PostId(self._ids.next_id())
+            post = Post(
+                id=post_id, author_id=author, body=text, created_at=id_time(post_id), delivery=delivery
+            )
+            outbox = OutboxMessage(
+                id=f"{post_id}:created", body=codec.post_created(post_id, author, delivery)
+            )
+            try:
+                await self._b.posts.create_post(post=post, outbox=outbox)
+                break
+            except IdTaken:
+                if attempt == ID_ATTEMPTS - 1:
+                    raise
+        if first_pulled:  # hybrid readers who follow this author must now merge their posts in
+            await self._sources.pulled_author_added()
         await self._publish(outbox)
         return post
 
@@ -81,20 +130,29 @@ class Feed:
         return post_id
 
     async def follow(self, *, viewer: UserId, target: UserId) -> None:
-        await self._check_target(viewer, target)
-        await self._b.graph.follow(follower=viewer, followee=target)
-        await self._b.queue.send(bodies=[codec.follow_changed(viewer, target)])
+        await self._change_following(viewer, target, follow=True)
 
     async def unfollow(self, *, viewer: UserId, target: UserId) -> None:
+        await self._change_following(viewer, target, follow=False)
+
+    async def _change_following(self, viewer: UserId, target: UserId, *, follow: bool) -> None:
         await self._check_target(viewer, target)
-        await self._b.graph.unfollow(follower=viewer, followee=target)
-        await self._b.queue.send(bodies=[codec.follow_changed(viewer, target)])
+        outbox = OutboxMessage(id=f"follow:{uuid.uuid4().hex}", body=codec.follow_changed(viewer, target))
+        await self._b.posts.save_outbox(message=outbox)
+        if follow:
+            await self._b.graph.follow(follower=viewer, followee=target)
+        else:
+            await self._b.graph.unfollow(follower=viewer, followee=target)
+        await self._sources.following_changed(viewer)  # this viewer's next read sees the change
+        await self._publish(outbox)
 
     async def home_timeline(
         self, *, viewer: UserId, after: PostId | None, start: int, first: int
     ) -> TimelinePage:
         """A page of the viewer's home timeline: `first` posts after the cursor post,
         which sits at position `start` - 1; the timeline ends at the cap."""
+        if after is None:
+            await self._returning(viewer)
         limit = min(first, self.cap - start)
         if limit <= 0:
             return TimelinePage(post_ids=[], start=start, has_next=False)
@@ -110,20 +168,44 @@ class Feed:
 
     async def relay_outbox(self, *, older_than_seconds: float, limit: int = 100) -> int:
         """Publish outbox messages whose first publish failed or never happened (a crash)."""
-        pending = await self._b.posts.outbox_pending(older_than_seconds=older_than_seconds, limit=limit)
-        if pending:
-            await self._b.queue.send(bodies=[message.body for message in pending])
-            await self._b.posts.outbox_published(ids=[message.id for message in pending])
-            OUTBOX_RELAYED.inc(len(pending))
-        return len(pending)
+        claimed = await self._b.posts.claim_outbox(
+            older_than_seconds=older_than_seconds, limit=limit, lease_seconds=RELAY_LEASE_SECONDS
+        )
+        if claimed:
+            await self._b.queue.send(messages=[Outgoing(m.body, dedup_key=m.id) for m in claimed])
+            await self._b.posts.outbox_published(ids=[message.id for message in claimed])
+            OUTBOX_RELAYED.inc(len(claimed))
+        return len(claimed)
 
     async def _publish(self, outbox: OutboxMessage) -> None:
         try:
-            await self._b.queue.send(bodies=[outbox.body])
+            await self._b.queue.send(messages=[Outgoing(outbox.body, dedup_key=outbox.id)])
             await self._b.posts.outbox_published(ids=[outbox.id])
         except Exception:
             # the write is saved; the relay publishes the message later
             log.warning("publishing %s failed; the outbox relay will retry", outbox.id, exc_info=True)
+
+    async def _returning(self, viewer: UserId) -> None:
+        """Note the viewer's activity; a viewer back after being skipped by push (inactive
+        for longer than the setting) gets their timeline rebuilt before this read."""
+        now = time.monotonic()
+        written = self._activity_written.get(viewer)
+        if written is not None and now - written < self.activity_every_seconds:
+            return
+        self._activity_written[viewer] = now
+        self._activity_written.move_to_end(viewer)
+        if len(self._activity_written) > _ACTIVITY_REMEMBERED:
+            self._activity_written.popitem(last=False)
+        at = self._clock()
+        before = await self._b.users.record_activity(user_id=viewer, at=at)
+        inactive = self._inactive_after
+        if (
+            inactive is not None
+            and before is not None
+            and before < at - inactive
+            and self.strategy.materialises
+        ):
+            await self._repair.rebuild(viewer)
 
     async def _check_target(self, viewer: UserId, target: UserId) -> None:
         if target == viewer:

@@ -2,7 +2,8 @@
 
 An author with more followers than the threshold would cost a write per follower
 per post; their posts are PULLED instead and merged in at read time, from the
-few celebrities a viewer follows.
+authors among the viewer's sources who have written pulled posts (a few
+celebrities, cached per viewer: see sources.py), not from everyone they follow.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import asyncio
 
 from murmur.domain import Delivery, PostId, UserId
-from murmur.fanout.base import merge_newest, sources
+from murmur.fanout.base import merge_newest
+from murmur.fanout.sources import Sources
 from murmur.settings import Strategy
 from murmur.storage.base import FollowGraph, PostStore, TimelineStore
 
@@ -20,11 +22,18 @@ class HybridStrategy:
     materialises = True
 
     def __init__(
-        self, *, graph: FollowGraph, posts: PostStore, timelines: TimelineStore, threshold: int
+        self,
+        *,
+        graph: FollowGraph,
+        posts: PostStore,
+        timelines: TimelineStore,
+        sources: Sources,
+        threshold: int,
     ) -> None:
         self._graph = graph
         self._posts = posts
         self._timelines = timelines
+        self._sources = sources
         self._threshold = threshold
 
     async def delivery_for(self, *, author_id: UserId) -> Delivery:
@@ -40,7 +49,9 @@ class HybridStrategy:
         return merge_newest(limit, (entry.post_id for entry in pushed), pulled)
 
     async def _pulled(self, viewer: UserId, before: PostId | None, limit: int) -> list[PostId]:
-        authors = await sources(self._graph, viewer)
+        authors = await self._sources.pulled_of(viewer)
+        if not authors:
+            return []
         posts = await self._posts.recent_posts(
             author_ids=authors, before=before, limit=limit, delivery=Delivery.PULLED
         )

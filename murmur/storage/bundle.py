@@ -8,6 +8,7 @@ from murmur.storage.base import (
     Cache,
     Closeable,
     EventBus,
+    FanoutLedger,
     FollowGraph,
     PostStore,
     Queue,
@@ -24,7 +25,9 @@ class Backends:
     timelines: TimelineStore
     cache: Cache
     bus: EventBus
-    queue: Queue
+    queue: Queue  # the express lane: posts, deletes and follows, and the plans of their fan-outs
+    bulk_queue: Queue  # the bulk lane: the chunks of fan-outs too big for one task
+    ledger: FanoutLedger
     # connections and clients to close on shutdown, in order
     resources: list[Closeable] = field(default_factory=list)
 

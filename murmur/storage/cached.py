@@ -1,7 +1,10 @@
 """Read-through caching of users and posts, in front of any UserStore and PostStore.
 
-Entries are dropped on every change, and a miss always falls through to the
-store, so flushing the cache changes no answer.
+A load stores what it read only where the cache holds nothing (add_many), and a change
+writes over the entry: a new profile replaces the old, a deleted post leaves a
+tombstone. So a slow load that read the post before it was deleted cannot bring it back
+afterwards, whatever the timing. A miss always falls through to the store, so flushing
+the cache changes no answer.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from murmur.domain import Credentials, Delivery, Post, PostId, ProfileUpdate, Us
 from murmur.storage.base import Cache, OutboxMessage, PostStore, UserStore
 
 TTL_SECONDS = 3600
+TOMBSTONE = b"\x00"  # a deleted post: no encoded value starts with a zero byte
 
 
 K = TypeVar("K", bound=str)
@@ -42,12 +46,13 @@ async def _read_through(
     """Answer from the cache what it holds, load the rest and remember it."""
     wanted = {key(i): i for i in ids}
     found = await cache.get_many(keys=list(wanted))
-    values = {wanted[k]: decode(data) for k, data in found.items()}
-    missing = [i for i in ids if i not in values]
+    values = {wanted[k]: decode(data) for k, data in found.items() if data != TOMBSTONE}
+    gone = {wanted[k] for k, data in found.items() if data == TOMBSTONE}
+    missing = [i for i in ids if i not in values and i not in gone]
     if missing:
         loaded = await load(missing)
         if loaded:
-            await cache.set_many(
+            await cache.add_many(
                 items={key(i): encode(value) for i, value in loaded.items()}, ttl_seconds=TTL_SECONDS
             )
         values.update(loaded)
@@ -103,7 +108,7 @@ class CachedUserStore:
 
     async def update_profile(self, *, user_id: UserId, update: ProfileUpdate) -> User:
         user = await self._inner.update_profile(user_id=user_id, update=update)
-        await self._cache.delete(keys=[_user_key(user_id)])
+        await self._cache.set_many(items={_user_key(user_id): _encode_user(user)}, ttl_seconds=TTL_SECONDS)
         return user
 
     # the rest goes straight to the store
@@ -118,6 +123,12 @@ class CachedUserStore:
 
     async def count_users(self) -> int:
         return await self._inner.count_users()
+
+    async def record_activity(self, *, user_id: UserId, at: datetime) -> datetime | None:
+        return await self._inner.record_activity(user_id=user_id, at=at)
+
+    async def active_among(self, *, user_ids: Sequence[UserId], since: datetime) -> set[UserId]:
+        return await self._inner.active_among(user_ids=user_ids, since=since)
 
 
 class CachedPostStore:
@@ -135,7 +146,7 @@ class CachedPostStore:
 
     async def delete_post(self, *, post_id: PostId, outbox: OutboxMessage) -> Post | None:
         deleted = await self._inner.delete_post(post_id=post_id, outbox=outbox)
-        await self._cache.delete(keys=[_post_key(post_id)])
+        await self._cache.set_many(items={_post_key(post_id): TOMBSTONE}, ttl_seconds=TTL_SECONDS)
         return deleted
 
     # the rest goes straight to the store
@@ -157,8 +168,18 @@ class CachedPostStore:
     async def count_posts(self) -> int:
         return await self._inner.count_posts()
 
-    async def outbox_pending(self, *, older_than_seconds: float, limit: int) -> list[OutboxMessage]:
-        return await self._inner.outbox_pending(older_than_seconds=older_than_seconds, limit=limit)
+    async def save_outbox(self, *, message: OutboxMessage) -> None:
+        await self._inner.save_outbox(message=message)
+
+    async def pulled_authors(self, *, author_ids: Sequence[UserId]) -> set[UserId]:
+        return await self._inner.pulled_authors(author_ids=author_ids)
+
+    async def claim_outbox(
+        self, *, older_than_seconds: float, limit: int, lease_seconds: float
+    ) -> list[OutboxMessage]:
+        return await self._inner.claim_outbox(
+            older_than_seconds=older_than_seconds, limit=limit, lease_seconds=lease_seconds
+        )
 
     async def outbox_published(self, *, ids: Sequence[str]) -> None:
         await self._inner.outbox_published(ids=ids)

@@ -15,6 +15,7 @@ from murmur.storage.base import (
     Cache,
     Closeable,
     EventBus,
+    FanoutLedger,
     FollowGraph,
     PostStore,
     Queue,
@@ -81,7 +82,9 @@ async def open_backends(settings: Settings) -> Backends:
             timelines=await _timelines(connections),
             cache=await _cache(connections),
             bus=await _bus(connections),
-            queue=await _queue(connections),
+            queue=await _queue(connections, bulk=False),
+            bulk_queue=await _queue(connections, bulk=True),
+            ledger=await _ledger(connections),
             resources=connections.opened,
         )
     except BaseException:
@@ -114,22 +117,29 @@ async def _graph(c: _Connections) -> FollowGraph:
     if c.settings.resolved_stores.graph == "neptune":
         from murmur.storage.neptune import NeptuneFollowGraph
 
-        return c.keep(await NeptuneFollowGraph.open(c.settings.neptune))
+        neptune = c.settings.neptune
+        return c.keep(await NeptuneFollowGraph.open(neptune, follower_block_size=neptune.follower_block_size))
     from murmur.storage.sqlite import SqliteFollowGraph
 
     return SqliteFollowGraph(db=await c.sqlite())
 
 
 async def _timelines(c: _Connections) -> TimelineStore:
-    cap = c.settings.timeline_max
+    cap, trim_every = c.settings.timeline_max, c.settings.timeline_trim_every
     if c.settings.resolved_stores.timelines != "dynamodb":
         from murmur.storage.sqlite import SqliteTimelineStore
+        from murmur.storage.sqlite.timelines import DEFAULT_TRIM_EVERY
 
-        return SqliteTimelineStore(db=await c.sqlite(), cap=cap)
+        return SqliteTimelineStore(db=await c.sqlite(), cap=cap, trim_every=trim_every or DEFAULT_TRIM_EVERY)
     from murmur.storage.dynamodb import DynamoTimelineStore
 
     durable = c.keep(
-        await DynamoTimelineStore.open(c.settings.aws, cap=cap, create_missing=c.settings.create_missing)
+        await DynamoTimelineStore.open(
+            c.settings.aws,
+            cap=cap,
+            create_missing=c.settings.create_missing,
+            **({"trim_every": trim_every} if trim_every else {}),
+        )
     )
     if c.settings.resolved_stores.cache != "redis" or not c.settings.redis.hot_timelines:
         return durable
@@ -158,14 +168,17 @@ async def _bus(c: _Connections) -> EventBus:
     return LocalEventBus()
 
 
-async def _queue(c: _Connections) -> Queue:
+async def _queue(c: _Connections, *, bulk: bool) -> Queue:
+    """One lane of the fan-out queue: express (bulk=False) or bulk."""
     workers = c.settings.workers
     if c.settings.resolved_stores.queue == "sqs":
         from murmur.storage.sqs import SqsQueue
 
+        aws = c.settings.aws
         return c.keep(
             await SqsQueue.open(
-                c.settings.aws,
+                aws,
+                queue_name=aws.fanout_bulk_queue if bulk else aws.fanout_queue,
                 visibility_timeout_seconds=workers.visibility_timeout_seconds,
                 max_receives=workers.max_receives,
                 create_missing=c.settings.create_missing,
@@ -175,6 +188,18 @@ async def _queue(c: _Connections) -> Queue:
 
     return SqliteQueue(
         db=await c.sqlite(),
+        name="fanout-bulk" if bulk else "fanout",
         visibility_timeout_seconds=workers.visibility_timeout_seconds,
         max_receives=workers.max_receives,
     )
+
+
+async def _ledger(c: _Connections) -> FanoutLedger:
+    """Kept with the posts: a fan-out's progress belongs with what it delivers."""
+    if c.settings.resolved_stores.posts == "mongo":
+        from murmur.storage.mongo import MongoFanoutLedger
+
+        return MongoFanoutLedger(db=await c.mongo())
+    from murmur.storage.sqlite import SqliteFanoutLedger
+
+    return SqliteFanoutLedger(db=await c.sqlite())

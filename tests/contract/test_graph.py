@@ -144,6 +144,8 @@ async def test_spans_cut_the_followers_into_parts_of_about_the_size(graph: Follo
     assert len(parts) >= 3
     assert all(len(part) <= 2 * 10 for part in parts)
     assert [sorted(part) for part in await all_in_spans(graph, star, 1000)] == [sorted(fans)]
+    singles = await all_in_spans(graph, star, 1)
+    assert sorted(f for part in singles for f in part) == sorted(fans)  # however small the size
 
 
 async def test_a_user_with_no_followers_has_no_spans(graph: FollowGraph) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from murmur.domain import Delivery, Post, PostId, UserId, id_time
 from murmur.events import codec
 from murmur.settings import Strategy
-from murmur.storage.base import OutboxMessage
+from murmur.storage.base import OutboxMessage, Outgoing
 from tests.support import make_settings, open_test_platform, register
 from workers.drain import drain
 
@@ -44,7 +44,7 @@ async def test_a_post_whose_publish_fails_is_relayed_once_the_queue_is_back(tmp_
         queue = platform.backends.queue
         real_send = queue.send
 
-        async def unreachable(*, bodies: Sequence[bytes]) -> None:
+        async def unreachable(*, messages: Sequence[Outgoing]) -> None:
             raise ConnectionError("queue unreachable")
 
         queue.send = unreachable  # type: ignore[method-assign]

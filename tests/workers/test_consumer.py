@@ -9,16 +9,19 @@ import pytest
 from murmur.domain import Delivery, UserId
 from murmur.events import codec
 from murmur.settings import Strategy
+from murmur.storage.base import Outgoing
 from tests.support import make_settings, open_test_platform, register
-from workers.consumer import Consumer, backoff_seconds
+from workers.consumer import backoff_seconds
 from workers.drain import drain
+from workers.pool import consumer_for
 
 
 async def test_poison_messages_go_straight_to_the_dead_letter_queue(tmp_path: Path) -> None:
     async with open_test_platform(make_settings(tmp_path)) as platform:
         queue = platform.backends.queue
-        await queue.send(bodies=[b"\x08\x96\x01garbage", codec.post_created("1", "2", Delivery.PUSHED)[:0]])
-        assert await Consumer(platform).poll_once(wait_seconds=0) == 2
+        garbage, empty = b"\x08\x96\x01garbage", codec.post_created("1", "2", Delivery.PUSHED)[:0]
+        await queue.send(messages=[Outgoing(garbage), Outgoing(empty)])
+        assert await consumer_for(platform).poll_once(wait_seconds=0) == 2
         depth = await queue.depth()
         assert (depth.visible, depth.in_flight, depth.dead) == (0, 0, 2)
         assert b"\x08\x96\x01garbage" in await queue.dead_letters(limit=10)
@@ -27,7 +30,9 @@ async def test_poison_messages_go_straight_to_the_dead_letter_queue(tmp_path: Pa
 async def test_a_task_for_a_deleted_post_is_acknowledged_and_delivers_nothing(tmp_path: Path) -> None:
     async with open_test_platform(make_settings(tmp_path, strategy=Strategy.PUSH)) as platform:
         alice = UserId(await register(platform, "alice"))
-        await platform.backends.queue.send(bodies=[codec.post_created("123", alice, Delivery.PUSHED)])
+        await platform.backends.queue.send(
+            messages=[Outgoing(codec.post_created("123", alice, Delivery.PUSHED))]
+        )
         assert await drain(platform) == 1
         assert await platform.backends.timelines.timeline(owner=alice, before=None, limit=10) == []
         depth = await platform.backends.queue.depth()
@@ -52,7 +57,7 @@ async def test_a_failing_handler_is_retried_after_a_backoff_and_then_delivers(tm
                 await real.handle(body)
 
         platform.fanout = FailsOnce()  # type: ignore[assignment]
-        consumer = Consumer(platform)
+        consumer = consumer_for(platform)
         assert await consumer.poll_once(wait_seconds=0) == 1
         depth = await platform.backends.queue.depth()
         assert (depth.visible, depth.in_flight, depth.dead) == (0, 1, 0)  # hidden for the backoff

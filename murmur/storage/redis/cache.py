@@ -35,10 +35,13 @@ class RedisCache:
             return
         if not items:
             return
+        keys = [self._conn.key(k) for k in items]
         pipe = self._conn.client.pipeline(transaction=False)
-        for key, value in items.items():
-            pipe.set(self._conn.key(key), value, ex=ttl_seconds)
-        await self._conn.call(pipe.execute, store=STORE, operation="set_many")
+        for key, value in zip(keys, items.values(), strict=True):
+            pipe.set(key, value, ex=ttl_seconds)
+        # a set that may not have happened leaves the old value there: it is owed a delete
+        if await self._conn.call(pipe.execute, store=STORE, operation="set_many") is NO_ANSWER:
+            self._conn.owe_deletes(keys)
 
     async def add_many(self, *, items: Mapping[str, bytes], ttl_seconds: int) -> None:
         if ttl_seconds <= 0 or not items:

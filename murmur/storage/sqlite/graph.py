@@ -30,7 +30,7 @@ ON CONFLICT (user_id) DO UPDATE SET followers = followers + excluded.followers,
 # the seq of every `size`-th follower, newest first: where each span starts
 _SPAN_STARTS = """
 SELECT seq FROM (SELECT seq, row_number() OVER (ORDER BY seq DESC) AS n FROM follows WHERE followee = ?)
- WHERE n % ? = 1
+ WHERE (n - 1) % ? = 0
 """
 
 
