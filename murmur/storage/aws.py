@@ -5,6 +5,11 @@ botocore's own retries are switched off (total_max_attempts=1) so that every ret
 here, under one policy the tests can see: throttling, 5xx answers and lost connections are
 retried with exponential backoff and full jitter, then raised as RetryableStoreError; any
 other error is the request's fault and raised at once as PermanentStoreError.
+
+Every request a client sends is counted in murmur_aws_requests_total{service, operation}: one
+per attempt, retries included, since AWS bills (and throttles) each one. The count is taken in
+botocore's `before-send` event, so it is exact for every call made through the client (a fault
+that tests inject before sending is not counted: nothing was sent).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from botocore.exceptions import (
 )
 
 from murmur.domain import PermanentStoreError, RetryableStoreError, StoreError
+from murmur.metrics import AWS_REQUESTS
 from murmur.settings import AwsSettings
 
 if TYPE_CHECKING:
@@ -165,4 +171,13 @@ async def open_client(
     creator = get_session().create_client(
         service, region_name=settings.region, endpoint_url=settings.endpoint_url, config=config
     )
-    return await stack.enter_async_context(creator)
+    client = await stack.enter_async_context(creator)
+    client.meta.events.register("before-send", _count_request)
+    return client
+
+
+def _count_request(event_name: str, **_: Any) -> None:
+    """Count one request on its way out ("before-send.<service>.<Operation>"). Returns None: a
+    value returned here would be taken as the response."""
+    _event, service, operation = event_name.split(".", 2)
+    AWS_REQUESTS.labels(service, operation).inc()

@@ -1,85 +1,158 @@
 """Materialised home timelines in DynamoDB.
 
 Table (on-demand): partition key `owner` (S), sort key `post` (N). Post ids are time-ordered
-53-bit numbers, so a Query with ScanIndexForward=False reads a timeline newest first. An
-entry item is (owner, post, author); each owner also has a size item at post = 0, below
-every id, holding `size`. Queries for entries start at post 1, so they never see it.
+53-bit numbers, so a Query with ScanIndexForward=False reads a timeline newest first. An entry
+item is (owner, post, author). Each owner also has a META item at post = 0, below every id,
+holding the timeline's `floor` (see TimelineStore; absent = 0) and an `epoch` that every
+removal bumps. Queries for entries start at post 1, so they never see it. There is no size
+counter: a counter is read-modify-write, and two identical pushes racing each other would both
+count (and both trim) one entry.
 
-A write (fan-out, backfill) runs in four steps, each batched or bounded-concurrent:
+A push (`add_to_timelines`) is BatchWriteItem puts, 25 a call, several calls in flight,
+unprocessed items resent with backoff; nothing is read. Puts without conditions are safe here
+because they are idempotent: an entry's key is (owner, post) and its one attribute, the author,
+is the same in every copy, so a redelivered or racing push rewrites the same item. A timeline
+holds more than the cap between trims; a reader from the top never sees past the cap.
 
-1. BatchGetItem (strongly consistent) finds the entries already there: a redelivered task
-   writes nothing and counts nothing.
-2. BatchWriteItem puts the new entries, 25 a call, several calls in flight; unprocessed
-   items are resent with exponential backoff and jitter.
-3. UpdateItem `ADD size :n` per owner returns the new size: no owner is read to be counted.
-4. An owner now past the cap is trimmed: a Query (Limit = excess) finds its oldest entries,
-   each goes by DeleteItem with ReturnValues=ALL_OLD, and the size drops by the deletions
-   that really happened, so two workers trimming one timeline at once never count the same
-   entry twice; it repeats until the size is back at the cap.
+A push trims the timelines of about one owner in `trim_every` (100), chosen by a hash of owner
+and post (trims.chosen_for_trim: racing copies of one push choose the same owners). A trim
+reads META (epoch e, floor f) and then every key of the timeline, newest first; b is the cap-th
+entry. If b >= f, the entries older than b go in TransactWriteItems, 99 deletes and one update
+of META (`SET floor = b`, on condition that the epoch is still e and the floor is at most b) per
+transaction, so deletes and the floor move together or not at all. The epoch is what makes
+this safe: a removal that lands between the trim's Query and its deletes makes an entry older
+than b part of the window; removals bump the epoch after deleting, so either the trim's
+transaction fails (and the trim starts over from a fresh read) or it committed first and the
+removal's caller, asking `shortfall` after the removal, sees the trimmed state and refills.
+A floor at most b (not only equal to f) lets identical racing trims, and a trim's own later
+transactions, all commit; a floor moved above b (a backfill) fails it. If b < f, the window
+dips below the floor (a removal left the timeline short, a refill is pending): the entries
+older than b can never be shown, so they go by plain BatchWriteItem deletes, floor unchanged.
+A trim that keeps failing its condition gives up after a few tries: storage is a little
+larger until the next one.
 
-Why a size item: without it every push would Query the whole timeline to learn its size
-(cap items of ~60 bytes: ~12 RCU strongly consistent at cap 800; moto scans the whole table per Query),
-while the counter costs one small UpdateItem and a Query only for full timelines.
+Costs per delivery, amortised (one post pushed to 100,000 timelines; bench/fanout_dynamodb.py):
+- requests: 1/25 BatchWriteItem (0.04) + 1/100 trim. Below the cap a trim is a GetItem and one
+  Query page (0.02: 0.06 in all). At the cap a timeline gains about 100 entries between trims,
+  so a trim adds one or two transactions (99 deletes each): about 0.075 in all. The design
+  before this one sent 1 to 4 (a BatchGetItem check per 100, an ADD to a size counter per
+  owner, and at the cap a Query, a DeleteItem and another ADD).
+- write units: 1 WCU per put (items < 1 KB). At the cap, each put's entry is later deleted
+  inside a transaction, at 2 WCU per item: about 3 WCU per delivery (4 before: put, counter
+  up, delete, counter down). The transaction is the price of deleting and moving the floor
+  atomically.
+- read units: per trim, a strongly consistent GetItem (1 RCU) and a keys-only Query (1 RCU
+  below the cap; about (800 + 100) × 30 bytes, 7 RCU, at cap 800): 0.02 to 0.08 RCU.
+Removals cost more (BatchGetItem to find holders, deletes, one UpdateItem per holder for the
+epoch); they are much rarer than pushes. Reads: `timeline` is a Query page; `shortfall` a
+BatchGetItem of META items and a COUNT Query per owner with a floor; `timeline_sizes` (tests,
+storage studies) a COUNT Query per owner, or one Scan when the whole table reads less.
 
-Why not TransactWriteItems (entry put + size update, conditional on the entry being new):
-it would close the one gap left here — a worker killed between steps 2 and 3 leaves that
-owner's size one low (its entry is found on redelivery, so it is not counted again) — but
-each item in a transaction costs two write units (a push to a full timeline: 6 WCU against
-4 WCU + 2 RCU here), a transaction over several owners is cancelled whole by one redelivered
-entry or full timeline, and moto's implementation deep-copies every table per call and
-restores the copy on cancellation (O(table), not isolated from concurrent calls), so it
-could not be tested at fan-out scale. `replace` sets a size afresh.
+moto's TransactWriteItems deep-copies the table once per item and restores the copy when a
+transaction is cancelled, so there a cancelled trim can undo writes made meanwhile by other
+requests; DynamoDB isolates transactions. moto's ConsumedCapacity figures are nominal, not what
+DynamoDB would bill (see bench/fanout_dynamodb.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from murmur.domain import InvalidInput, PermanentStoreError, PostId, TimelineEntry, UserId
+from murmur.metrics import DYNAMODB_CAPACITY
 from murmur.settings import AwsSettings
 from murmur.storage.aws import Backoff, call, chunks, drain, error_code, gather_bounded, open_client
+from murmur.storage.base import Shortfall
 from murmur.storage.counting import counted
+from murmur.storage.trims import chosen_for_trim
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 Item = dict[str, Any]  # DynamoDB's attribute-value JSON
-Row = tuple[str, int, str]  # owner, post, author
 
-_SIZE_ITEM = 0  # the size item's sort key: below every post id
+DEFAULT_TRIM_EVERY = 100
+_META = 0  # the META item's sort key: below every post id
 _MAX_DIGITS = 18
 _ABOVE_EVERY_ID = 1 << 62
-_NAMES = {"#o": "owner", "#p": "post", "#a": "author", "#s": "size"}  # `owner` and `size` are reserved words
+# `owner` is a reserved word; the others are named for uniformity
+_NAMES = {"#o": "owner", "#p": "post", "#a": "author", "#f": "floor", "#e": "epoch"}
 _BATCH_GET = 100  # DynamoDB's limits per call
 _BATCH_WRITE = 25
+_TRANSACTION_DELETES = 99  # a transaction takes 100 actions: 99 deletes and the META update
+_TRIM_ATTEMPTS = 4
 _TABLE_READY_SECONDS = 60.0
+_READ_UNIT_BYTES = 4096  # what one strongly consistent read unit reads
+_ITEM_BYTES = 64  # about an entry item's size (owner and author ids, post number, overhead)
+_READS = DYNAMODB_CAPACITY.labels("read")
+_WRITES = DYNAMODB_CAPACITY.labels("write")
 
 
 def _number(value: str) -> int | None:
-    """The positive number a canonical decimal id stands for; None for anything else."""
+    """The positive number a canonical decimal id stands for; None for anything else (0 is
+    META's key, never an id)."""
     if not (0 < len(value) <= _MAX_DIGITS and value.isascii() and value.isdigit()) or value[0] == "0":
         return None
     return int(value)
 
 
-def _require(value: str) -> str:
+def _require(value: str) -> int:
     """An id the caller vouches for (it names an item being written)."""
-    if _number(value) is None:
+    number = _number(value)
+    if number is None:
         raise PermanentStoreError(f"malformed id {value!r}")
-    return value
+    return number
+
+
+def _known(values: Iterable[str]) -> list[str]:
+    """The well-formed ids among values, without repeats (a malformed one names no item)."""
+    return [value for value in dict.fromkeys(values) if _number(value) is not None]
+
+
+def _rows(entries: Iterable[TimelineEntry]) -> list[tuple[int, str]]:
+    """(post, author) pairs, without repeats, newest first."""
+    authors = {_require(e.post_id): str(_require(e.author_id)) for e in entries}
+    return sorted(authors.items(), reverse=True)
 
 
 def _key(owner: str, post: int) -> Item:
     return {"owner": {"S": owner}, "post": {"N": str(post)}}
 
 
+def _names(*expressions: str | None) -> dict[str, str]:
+    """The attribute-name placeholders these expressions use."""
+    text = " ".join(filter(None, expressions))
+    return {name: value for name, value in _NAMES.items() if name in text}
+
+
 def _entry(item: Item) -> TimelineEntry:
     return TimelineEntry(post_id=PostId(item["post"]["N"]), author_id=UserId(item["author"]["S"]))
+
+
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    """A timeline's META item as read; None for an attribute it does not hold."""
+
+    floor: int | None
+    epoch: int | None
+
+    @classmethod
+    def of(cls, item: Item | None) -> _Meta:
+        item = item or {}
+        floor, epoch = item.get("floor"), item.get("epoch")
+        return cls(
+            floor=int(floor["N"]) if floor else None,
+            epoch=int(epoch["N"]) if epoch else None,
+        )
 
 
 @counted("timelines")
@@ -93,11 +166,15 @@ class DynamoTimelineStore:
         stack: AsyncExitStack,
         backoff: Backoff,
         concurrency: int,
+        trim_every: int = DEFAULT_TRIM_EVERY,
     ) -> None:
         if cap < 1:
             raise ValueError("a timeline cap must be at least 1")
+        if trim_every < 1:
+            raise ValueError("trim_every must be at least 1")
         self.client = client  # public for instrumentation: tests inject faults through its event hooks
         self.cap = cap
+        self.trim_every = trim_every
         self._table = table
         self._stack = stack
         self._backoff = backoff
@@ -112,6 +189,7 @@ class DynamoTimelineStore:
         create_missing: bool,
         backoff: Backoff | None = None,
         concurrency: int = 16,
+        trim_every: int = DEFAULT_TRIM_EVERY,
     ) -> DynamoTimelineStore:
         """Connect; create the table (on-demand) if it is missing and create_missing is set."""
         stack = AsyncExitStack()
@@ -124,6 +202,7 @@ class DynamoTimelineStore:
                 stack=stack,
                 backoff=backoff or Backoff(),
                 concurrency=concurrency,
+                trim_every=trim_every,
             )
             await store._ensure_table(create_missing)
         except BaseException:
@@ -137,45 +216,122 @@ class DynamoTimelineStore:
     async def ping(self) -> None:
         await self._call(lambda: self.client.describe_table(TableName=self._table), "ping")
 
-    # --- the TimelineStore protocol ---------------------------------------------------------
+    # --- writes -------------------------------------------------------------------------------
 
     async def add_to_timelines(self, *, owners: Sequence[UserId], entry: TimelineEntry) -> None:
-        post = int(_require(entry.post_id))
-        author = _require(entry.author_id)
-        await self._insert([(_require(owner), post, author) for owner in dict.fromkeys(owners)])
+        post, author = _require(entry.post_id), str(_require(entry.author_id))
+        keys = list(dict.fromkeys(_require(owner) for owner in owners))
+        if not keys:
+            return
+        await self._batch_write([_put(str(owner), post, author) for owner in keys])
+        await gather_bounded(
+            (self._trim(str(owner)) for owner in chosen_for_trim(keys, post, self.trim_every)),
+            limit=self._concurrency,
+        )
 
-    async def add_entries(self, *, owner: UserId, entries: Sequence[TimelineEntry]) -> None:
-        key = _require(owner)
-        await self._insert([(key, post, author) for post, author in self._newest(entries)])
+    async def backfill(
+        self, *, owner: UserId, entries: Sequence[TimelineEntry], complete_above: PostId | None
+    ) -> None:
+        key = str(_require(owner))
+        rows = _rows(entries)
+        above = None if complete_above is None else _require(complete_above)
+        await self._batch_write([_put(key, post, author) for post, author in rows])
+        if above is not None:
+            # only ever raised here: a floor already higher stays (the condition fails)
+            await self._update_meta(
+                key,
+                "SET #f = :c",
+                condition="attribute_not_exists(#f) OR #f < :c",
+                values={":c": {"N": str(above)}},
+            )
+        await self._trim(key)
 
     async def remove_post(self, *, owners: Sequence[UserId], post_id: PostId) -> list[UserId]:
         post = _number(post_id)
-        keys = [owner for owner in dict.fromkeys(owners) if _number(owner) is not None]
+        keys = _known(owners)
         if post is None or not keys:
             return []
-        removed = await self._delete_counted([(owner, post) for owner in keys])
-        await self._grow({owner: -1 for owner, _ in removed})
-        return [UserId(owner) for owner, _ in removed]
+        found = await self._batch_get([_key(owner, post) for owner in keys], projection="#o")
+        holding = {item["owner"]["S"] for item in found}
+        holders = [owner for owner in keys if owner in holding]
+        await self._batch_write([{"DeleteRequest": {"Key": _key(owner, post)}} for owner in holders])
+        # after the deletes, never before: see the module docstring
+        await gather_bounded((self._bump_epoch(owner) for owner in holders), limit=self._concurrency)
+        return [UserId(owner) for owner in holders]
 
     async def remove_author(self, *, owner: UserId, author_id: UserId) -> int:
         if _number(owner) is None or _number(author_id) is None:
             return 0
         items = await self._query_all(
-            owner, filter_expression="#a = :a", values={":a": {"S": author_id}}, projection="#p"
+            owner, projection="#p", filter_expression="#a = :a", values={":a": {"S": author_id}}
         )
-        removed = await self._delete_counted([(owner, int(item["post"]["N"])) for item in items])
-        await self._grow({owner: -len(removed)})
-        return len(removed)
+        posts = [int(item["post"]["N"]) for item in items]
+        if not posts:
+            return 0
+        await self._batch_write([{"DeleteRequest": {"Key": _key(owner, post)}} for post in posts])
+        await self._bump_epoch(owner)
+        return len(posts)
+
+    async def refill(
+        self, *, owner: UserId, entries: Sequence[TimelineEntry], below: PostId, wanted: int
+    ) -> bool:
+        key, below_key = str(_require(owner)), _require(below)
+        rows = _rows(entries)
+        # true posts of the owner's sources: worth keeping even if the floor moved
+        await self._batch_write([_put(key, post, author) for post, author in rows])
+        floor = rows[-1][0] if rows and len(rows) >= wanted else 0
+        return await self._update_meta(
+            key,
+            "SET #f = :new",
+            condition="#f = :below",
+            values={":new": {"N": str(floor)}, ":below": {"N": str(below_key)}},
+        )
+
+    async def rebuild(self, *, owner: UserId, entries: Sequence[TimelineEntry]) -> None:
+        key = str(_require(owner))
+        rows = _rows(entries)
+        await self._batch_write([_put(key, post, author) for post, author in rows])
+        floor = rows[-1][0] if len(rows) >= self.cap else 0
+        # a new epoch too: a trim that read the old floor must not commit over this one
+        await self._update_meta(
+            key, "SET #f = :f ADD #e :one", values={":f": {"N": str(floor)}, ":one": {"N": "1"}}
+        )
+        await self._trim(key)
+
+    # --- reads --------------------------------------------------------------------------------
+
+    async def shortfall(self, *, owners: Sequence[UserId]) -> dict[UserId, Shortfall]:
+        keys = _known(owners)
+        metas = await self._batch_get([_key(owner, _META) for owner in keys], projection="#o, #f")
+        floors = {item["owner"]["S"]: _Meta.of(item).floor or 0 for item in metas}
+        exact = [(owner, floors[owner]) for owner in keys if floors.get(owner, 0) > 0]
+        held = await gather_bounded(
+            (self._count(owner, low=floor, at_most=self.cap) for owner, floor in exact),
+            limit=self._concurrency,
+        )
+        return {
+            UserId(owner): Shortfall(missing=self.cap - count, below=PostId(str(floor)))
+            for (owner, floor), count in zip(exact, held, strict=True)
+            if count < self.cap
+        }
 
     async def timeline(self, *, owner: UserId, before: PostId | None, limit: int) -> list[TimelineEntry]:
         below = _cursor_bound(before)
+        if before is None:
+            limit = min(limit, self.cap)  # entries kept past the cap are not part of the timeline
         if _number(owner) is None or limit <= 0 or below <= 1:
             return []
         entries: list[TimelineEntry] = []
         start: Item | None = None
         while len(entries) < limit:
             page = await self._query(
-                owner, low=1, high=below - 1, newest_first=True, limit=limit - len(entries), start=start
+                owner,
+                low=1,
+                high=below - 1,
+                newest_first=True,
+                limit=limit - len(entries),
+                start=start,
+                projection="#p, #a",
             )
             entries.extend(_entry(item) for item in page.get("Items", []))
             start = page.get("LastEvaluatedKey")
@@ -184,119 +340,129 @@ class DynamoTimelineStore:
         return entries
 
     async def timeline_sizes(self, *, owners: Sequence[UserId]) -> dict[UserId, int]:
-        valid = [owner for owner in dict.fromkeys(owners) if _number(owner) is not None]
-        items = await self._batch_get([_key(owner, _SIZE_ITEM) for owner in valid], projection="#o, #s")
-        sizes = {item["owner"]["S"]: int(item.get("size", {}).get("N", "0")) for item in items}
+        keys = _known(owners)
+        if keys and await self._scan_reads_less(len(keys)):
+            sizes = await self._scan_counts(set(keys))
+        else:
+            counts = await gather_bounded(
+                (self._count(owner, low=1) for owner in keys), limit=self._concurrency
+            )
+            sizes = dict(zip(keys, counts, strict=True))
         return {owner: sizes.get(owner, 0) for owner in owners}
 
-    async def replace(self, *, owner: UserId, entries: Sequence[TimelineEntry]) -> None:
-        key = _require(owner)
-        newest = self._newest(entries)
-        kept = {post for post, _ in newest}
-        old = [int(item["post"]["N"]) for item in await self._query_all(key, projection="#p")]
-        await self._batch_write([{"DeleteRequest": {"Key": _key(key, p)}} for p in old if p not in kept])
-        await self._put([(key, post, author) for post, author in newest])
+    # --- trimming -----------------------------------------------------------------------------
+
+    async def _trim(self, owner: str) -> None:
+        """Cut a timeline back to the cap and raise its floor to the cap-th entry (see the
+        module docstring for why it is safe against removals racing it)."""
+        for attempt in range(_TRIM_ATTEMPTS):
+            meta = await self._meta(owner)  # first: the epoch must predate what the Query sees
+            posts = [int(item["post"]["N"]) for item in await self._query_all(owner, projection="#p")]
+            if len(posts) <= self.cap:
+                return
+            bound, older = posts[self.cap - 1], posts[self.cap :]
+            if bound < (meta.floor or 0):  # short, a refill pending: entries older than b are garbage
+                await self._batch_write([{"DeleteRequest": {"Key": _key(owner, post)}} for post in older])
+                return
+            try:
+                for chunk in chunks(older, _TRANSACTION_DELETES):
+                    await self._delete_below_floor(owner, chunk, bound, meta)
+                return
+            except PermanentStoreError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+            await asyncio.sleep(self._backoff.delay(attempt))
+        log.info("gave up trimming timeline %s after %d attempts: it stays larger", owner, _TRIM_ATTEMPTS)
+
+    async def _delete_below_floor(self, owner: str, posts: Sequence[int], floor: int, meta: _Meta) -> None:
+        """Delete entries and set the floor in one transaction, if no removal (epoch) and no
+        higher floor came since `meta` was read."""
+        epoch = "attribute_not_exists(#e)" if meta.epoch is None else "#e = :e"
+        condition = f"{epoch} AND (attribute_not_exists(#f) OR #f <= :b)"
+        values: Item = {":b": {"N": str(floor)}}
+        if meta.epoch is not None:
+            values[":e"] = {"N": str(meta.epoch)}
+        items: list[Item] = [
+            {"Delete": {"TableName": self._table, "Key": _key(owner, post)}} for post in posts
+        ]
+        items.append(
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _key(owner, _META),
+                    "UpdateExpression": "SET #f = :b",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": _names(condition),
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        )
         await self._call(
-            lambda: self.client.update_item(
-                TableName=self._table,
-                Key=_key(key, _SIZE_ITEM),
-                UpdateExpression="SET #s = :n",
-                ExpressionAttributeNames={"#s": "size"},
-                ExpressionAttributeValues={":n": {"N": str(len(newest))}},
+            lambda: self.client.transact_write_items(
+                TransactItems=items,  # type: ignore[arg-type]
+                ReturnConsumedCapacity="TOTAL",
             ),
-            "replace",
+            "trim",
+            "write",
         )
 
-    # --- writing and counting -----------------------------------------------------------------
+    # --- META ---------------------------------------------------------------------------------
 
-    def _newest(self, entries: Iterable[TimelineEntry]) -> list[tuple[int, str]]:
-        """(post, author) of the newest `cap` distinct posts: only they can survive the trim."""
-        authors = {int(_require(e.post_id)): _require(e.author_id) for e in entries}
-        return sorted(authors.items(), reverse=True)[: self.cap]
-
-    async def _insert(self, rows: list[Row]) -> None:
-        """Write the entries not there yet, count them, trim whoever went past the cap."""
-        if not rows:
-            return
-        present = {
-            (item["owner"]["S"], int(item["post"]["N"]))
-            for item in await self._batch_get([_key(o, p) for o, p, _ in rows], projection="#o, #p")
-        }
-        new = [row for row in rows if (row[0], row[1]) not in present]
-        await self._put(new)
-        added: dict[str, int] = {}
-        for owner, _, _ in new:
-            added[owner] = added.get(owner, 0) + 1
-        await self._grow(added)
-
-    async def _grow(self, deltas: Mapping[str, int]) -> None:
-        """Add to owners' sizes; trim every timeline that went past the cap."""
-        changed = [(owner, delta) for owner, delta in deltas.items() if delta]
-        sizes = await gather_bounded(
-            (self._add_to_size(owner, delta) for owner, delta in changed), limit=self._concurrency
-        )
-        over = [(owner, size - self.cap) for (owner, _), size in zip(changed, sizes, strict=True)]
-        await gather_bounded(
-            (self._trim(owner, excess) for owner, excess in over if excess > 0), limit=self._concurrency
-        )
-
-    async def _add_to_size(self, owner: str, delta: int) -> int:
+    async def _meta(self, owner: str) -> _Meta:
         response = await self._call(
-            lambda: self.client.update_item(
+            lambda: self.client.get_item(
                 TableName=self._table,
-                Key=_key(owner, _SIZE_ITEM),
-                UpdateExpression="ADD #s :d",
-                ExpressionAttributeNames={"#s": "size"},
-                ExpressionAttributeValues={":d": {"N": str(delta)}},
-                ReturnValues="UPDATED_NEW",
+                Key=_key(owner, _META),
+                ConsistentRead=True,
+                ProjectionExpression="#f, #e",
+                ExpressionAttributeNames=_names("#f, #e"),
+                ReturnConsumedCapacity="TOTAL",
             ),
-            "count",
+            "meta",
+            "read",
         )
-        return int(response["Attributes"]["size"]["N"])
+        return _Meta.of(cast(Item | None, response.get("Item")))
 
-    async def _trim(self, owner: str, excess: int) -> None:
-        """Delete the oldest entries until the size is back at the cap."""
-        while excess > 0:
-            page = await self._query(owner, low=1, high=_ABOVE_EVERY_ID, newest_first=False, limit=excess)
-            oldest = [(owner, int(item["post"]["N"])) for item in page.get("Items", [])]
-            if not oldest:
-                return  # nothing left to trim (the size ran ahead of the entries)
-            removed = await self._delete_counted(oldest)
-            excess = await self._add_to_size(owner, -len(removed)) - self.cap
+    async def _bump_epoch(self, owner: str) -> None:
+        await self._update_meta(owner, "ADD #e :one", values={":one": {"N": "1"}})
 
-    async def _delete_counted(self, keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
-        """Delete items one by one, returning those that were there: each deletion is counted
-        by exactly one caller, however many delete the same item at once."""
-
-        async def delete(owner: str, post: int) -> bool:
-            response = await self._call(
-                lambda: self.client.delete_item(
-                    TableName=self._table, Key=_key(owner, post), ReturnValues="ALL_OLD"
-                ),
-                "delete",
-            )
-            return bool(response.get("Attributes"))
-
-        existed = await gather_bounded((delete(o, p) for o, p in keys), limit=self._concurrency)
-        return [key for key, was_there in zip(keys, existed, strict=True) if was_there]
-
-    async def _put(self, rows: list[Row]) -> None:
-        await self._batch_write(
-            [
-                {"PutRequest": {"Item": {**_key(owner, post), "author": {"S": author}}}}
-                for owner, post, author in rows
-            ]
-        )
+    async def _update_meta(
+        self, owner: str, expression: str, *, values: Item, condition: str | None = None
+    ) -> bool:
+        """Update one META item; False if the condition failed."""
+        request: Item = {
+            "TableName": self._table,
+            "Key": _key(owner, _META),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": _names(expression, condition),
+            "ExpressionAttributeValues": values,
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+        if condition is not None:
+            request["ConditionExpression"] = condition
+        try:
+            await self._call(lambda: self.client.update_item(**request), "meta update", "write")
+        except PermanentStoreError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     # --- batched and paged calls ---------------------------------------------------------------
 
     async def _batch_write(self, requests: list[Item]) -> None:
         """BatchWriteItem, 25 requests a call, several in flight; unprocessed ones resent."""
+        if not requests:
+            return
 
         async def send(pending: list[Item]) -> list[Item]:
             response = await self._call(
-                lambda: self.client.batch_write_item(RequestItems={self._table: pending}),  # type: ignore[dict-item]
+                lambda: self.client.batch_write_item(
+                    RequestItems={self._table: pending},  # type: ignore[dict-item]
+                    ReturnConsumedCapacity="TOTAL",
+                ),
                 "batch write",
+                "write",
             )
             return cast(list[Item], response.get("UnprocessedItems", {}).get(self._table, []))
 
@@ -311,20 +477,23 @@ class DynamoTimelineStore:
     async def _batch_get(self, keys: list[Item], *, projection: str) -> list[Item]:
         """BatchGetItem (strongly consistent), 100 keys a call; unprocessed keys asked again."""
         found: list[Item] = []
-        names = {name: _NAMES[name] for name in _NAMES if name in projection}
 
         async def send(pending: list[Item]) -> list[Item]:
             request = {
                 "Keys": pending,
                 "ConsistentRead": True,
                 "ProjectionExpression": projection,
-                "ExpressionAttributeNames": names,
+                "ExpressionAttributeNames": _names(projection),
             }
             response: Item = cast(
                 Item,
                 await self._call(
-                    lambda: self.client.batch_get_item(RequestItems={self._table: request}),  # type: ignore[dict-item]
+                    lambda: self.client.batch_get_item(
+                        RequestItems={self._table: request},  # type: ignore[dict-item]
+                        ReturnConsumedCapacity="TOTAL",
+                    ),
                     "batch get",
+                    "read",
                 ),
             )
             found.extend(response.get("Responses", {}).get(self._table, []))
@@ -344,18 +513,21 @@ class DynamoTimelineStore:
         owner: str,
         *,
         low: int,
-        high: int,
-        newest_first: bool,
+        high: int = _ABOVE_EVERY_ID,
+        newest_first: bool = True,
         limit: int | None = None,
         start: Item | None = None,
         filter_expression: str | None = None,
         values: Item | None = None,
         projection: str | None = None,
+        count: bool = False,
     ) -> Item:
-        """One page of one owner's entries with low <= post <= high (strongly consistent)."""
+        """One page of one owner's items with low <= post <= high (strongly consistent)."""
+        key_condition = "#o = :o AND #p BETWEEN :low AND :high"
         request: Item = {
             "TableName": self._table,
-            "KeyConditionExpression": "#o = :o AND #p BETWEEN :low AND :high",
+            "KeyConditionExpression": key_condition,
+            "ExpressionAttributeNames": _names(key_condition, filter_expression, projection),
             "ExpressionAttributeValues": {
                 ":o": {"S": owner},
                 ":low": {"N": str(low)},
@@ -364,11 +536,8 @@ class DynamoTimelineStore:
             },
             "ScanIndexForward": not newest_first,
             "ConsistentRead": True,
+            "ReturnConsumedCapacity": "TOTAL",
         }
-        expressions = " ".join(
-            filter(None, [request["KeyConditionExpression"], filter_expression, projection])
-        )
-        request["ExpressionAttributeNames"] = {n: v for n, v in _NAMES.items() if n in expressions}
         if limit is not None:
             request["Limit"] = limit
         if start is not None:
@@ -377,20 +546,20 @@ class DynamoTimelineStore:
             request["FilterExpression"] = filter_expression
         if projection is not None:
             request["ProjectionExpression"] = projection
-        return cast(Item, await self._call(lambda: self.client.query(**request), "query"))
+        if count:
+            request["Select"] = "COUNT"
+        return cast(Item, await self._call(lambda: self.client.query(**request), "query", "read"))
 
     async def _query_all(
         self, owner: str, *, projection: str, filter_expression: str | None = None, values: Item | None = None
     ) -> list[Item]:
-        """Every entry of one owner's timeline (at most a little over cap), following pages."""
+        """Every entry of one owner's timeline, newest first, following pages."""
         items: list[Item] = []
         start: Item | None = None
         while True:
             page = await self._query(
                 owner,
                 low=1,
-                high=_ABOVE_EVERY_ID,
-                newest_first=True,
                 start=start,
                 filter_expression=filter_expression,
                 values=values,
@@ -401,8 +570,67 @@ class DynamoTimelineStore:
             if start is None:
                 return items
 
-    async def _call(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
-        return await call(operation, backoff=self._backoff, what=f"DynamoDB {self._table} {what}")
+    async def _count(self, owner: str, *, low: int, at_most: int | None = None) -> int:
+        """How many entries with post >= low the owner holds (counting stops at `at_most`)."""
+        total = 0
+        start: Item | None = None
+        while at_most is None or total < at_most:
+            page = await self._query(
+                owner,
+                low=low,
+                start=start,
+                limit=None if at_most is None else at_most - total,
+                count=True,
+            )
+            total += int(page.get("Count", 0))
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                break
+        return total
+
+    async def _scan_reads_less(self, owners: int) -> bool:
+        """Whether one Scan of the whole table reads fewer units than a Query per owner (each
+        at least one). True for many owners of a small table (tests, seeding checks; moto, whose
+        every Query sorts the whole table, most of all); never for a sample of a large one.
+        DynamoDB refreshes the table's size and item count about every six hours; moto reports
+        no size, only the count."""
+        response = await self._call(lambda: self.client.describe_table(TableName=self._table), "describe")
+        table = response["Table"]
+        size = max(int(table.get("TableSizeBytes", 0)), _ITEM_BYTES * int(table.get("ItemCount", 0)))
+        return size <= _READ_UNIT_BYTES * owners
+
+    async def _scan_counts(self, owners: set[str]) -> dict[str, int]:
+        """Entries per owner among `owners`, from one strongly consistent Scan."""
+        request: Item = {
+            "TableName": self._table,
+            "ProjectionExpression": "#o",
+            "FilterExpression": "#p >= :one",  # entries, not META
+            "ExpressionAttributeNames": _names("#o #p"),
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+            "ConsistentRead": True,
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+        counts: dict[str, int] = {}
+        while True:
+            page = cast(Item, await self._call(lambda: self.client.scan(**request), "scan", "read"))
+            for item in page.get("Items", []):
+                owner = item["owner"]["S"]
+                if owner in owners:
+                    counts[owner] = counts.get(owner, 0) + 1
+            if "LastEvaluatedKey" not in page:
+                return counts
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    async def _call(
+        self,
+        operation: Callable[[], Awaitable[T]],
+        what: str,
+        capacity: Literal["read", "write"] | None = None,
+    ) -> T:
+        response = await call(operation, backoff=self._backoff, what=f"DynamoDB {self._table} {what}")
+        if capacity is not None:
+            _record_capacity(cast(Mapping[str, Any], response), capacity)
+        return response
 
     # --- the table -----------------------------------------------------------------------------
 
@@ -444,6 +672,21 @@ class DynamoTimelineStore:
         """The table's status; PermanentStoreError (from ResourceNotFoundException) if there is none."""
         response = await self._call(lambda: self.client.describe_table(TableName=self._table), "describe")
         return str(response["Table"].get("TableStatus", ""))
+
+
+def _put(owner: str, post: int, author: str) -> Item:
+    return {"PutRequest": {"Item": {**_key(owner, post), "author": {"S": author}}}}
+
+
+def _record_capacity(response: Mapping[str, Any], kind: Literal["read", "write"]) -> None:
+    """Add the capacity a response reports (one entry, or one per table for batches); moto
+    leaves it out of some answers, which then count nothing."""
+    consumed = response.get("ConsumedCapacity") or []
+    units = sum(
+        float(c.get("CapacityUnits", 0)) for c in (consumed if isinstance(consumed, list) else [consumed])
+    )
+    if units:
+        (_READS if kind == "read" else _WRITES).inc(units)
 
 
 def _cursor_bound(value: str | None) -> int:
