@@ -49,30 +49,30 @@ class Sources:
 
     async def of(self, user_id: UserId) -> list[UserId]:
         """The user and everyone they follow."""
-        generation = await self._generation(_generation_key(user_id))
-        key = f"sources:{user_id}:{generation}"
-        cached = await self._cache.get_many(keys=[key])
-        if key in cached:
-            return [UserId(str(i)) for i in orjson.loads(cached[key])]
-        authors = await followed_by(self._graph, user_id)
-        await self._remember(key, authors)
-        return authors
+        (generation,) = await self._generations([_generation_key(user_id)])
+        return await self._followees(user_id, generation)
 
     async def pulled_of(self, user_id: UserId) -> list[UserId]:
         """The authors among the user's sources who have written a pulled post."""
-        generations = (
-            await self._generation(_generation_key(user_id)),
-            await self._generation(_PULLED_GENERATION),
-        )
-        key = f"sources:pulled:{user_id}:{generations[0]}:{generations[1]}"
+        mine, pulled = await self._generations([_generation_key(user_id), _PULLED_GENERATION])
+        key = f"sources:pulled:{user_id}:{mine}:{pulled}"
         cached = await self._cache.get_many(keys=[key])
         if key in cached:
-            return [UserId(str(i)) for i in orjson.loads(cached[key])]
-        authors = await self.of(user_id)
-        pulled = await self._posts.pulled_authors(author_ids=authors)
-        chosen = [author for author in authors if author in pulled]
-        await self._remember(key, chosen)
-        return chosen
+            return _decode(cached[key])
+        authors = await self._followees(user_id, mine)
+        chosen = await self._posts.pulled_authors(author_ids=authors)
+        ordered = [author for author in authors if author in chosen]
+        await self._remember(key, ordered)
+        return ordered
+
+    async def _followees(self, user_id: UserId, generation: str) -> list[UserId]:
+        key = f"sources:{user_id}:{generation}"
+        cached = await self._cache.get_many(keys=[key])
+        if key in cached:
+            return _decode(cached[key])
+        authors = await followed_by(self._graph, user_id)
+        await self._remember(key, authors)
+        return authors
 
     # A change drops the generation rather than writing a new one: the next reader starts a
     # fresh one, and a drop the cache could not take is owed (it answers nothing until done).
@@ -85,15 +85,16 @@ class Sources:
         """An author wrote their first pulled post: every cached pulled list is stale."""
         await self._cache.delete(keys=[_PULLED_GENERATION])
 
-    async def _generation(self, key: str) -> str:
-        found = await self._cache.get_many(keys=[key])
-        if key in found:
-            return found[key].decode()
-        # none yet (or evicted): start one; if another reader started one first, theirs wins
-        await self._cache.add_many(items={key: _token().encode()}, ttl_seconds=TTL_SECONDS)
-        found = await self._cache.get_many(keys=[key])
+    async def _generations(self, keys: list[str]) -> list[str]:
+        """The current generation under each key, in one round trip when they exist."""
+        found = await self._cache.get_many(keys=keys)
+        missing = [key for key in keys if key not in found]
+        if missing:
+            # none yet (or evicted): start them; where another reader started one first, theirs wins
+            await self._cache.add_many(items={k: _token().encode() for k in missing}, ttl_seconds=TTL_SECONDS)
+            found |= await self._cache.get_many(keys=missing)
         # a cache that keeps nothing (down, or full): a token of our own, so nothing is cached
-        return found[key].decode() if key in found else f"uncached-{_token()}"
+        return [found[key].decode() if key in found else f"uncached-{_token()}" for key in keys]
 
     async def _remember(self, key: str, authors: Sequence[UserId]) -> None:
         await self._cache.add_many(
@@ -103,3 +104,7 @@ class Sources:
 
 def _token() -> str:
     return secrets.token_hex(8)
+
+
+def _decode(data: bytes) -> list[UserId]:
+    return [UserId(str(i)) for i in orjson.loads(data)]

@@ -62,8 +62,9 @@ class MemoryCache:
             self._remove(next(iter(self._entries)))  # least recently used first
 
     async def add_many(self, *, items: Mapping[str, bytes], ttl_seconds: int) -> None:
-        held = await self.get_many(keys=list(items))  # drops the expired ones
-        await self.set_many(items={k: v for k, v in items.items() if k not in held}, ttl_seconds=ttl_seconds)
+        now = self._clock()
+        absent = {k: v for k, v in items.items() if k not in self._entries or self._entries[k][0] <= now}
+        await self.set_many(items=absent, ttl_seconds=ttl_seconds)
 
     async def delete(self, *, keys: Sequence[str]) -> None:
         for key in keys:

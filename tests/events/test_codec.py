@@ -12,13 +12,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_tasks_round_trip() -> None:
-    task = codec.decode_task(codec.post_created("11", "22", Delivery.PULLED, "cursor"))
+    task = codec.decode_task(codec.post_created("11", "22", Delivery.PULLED))
     assert task.WhichOneof("task") == "post_created"
     assert (task.post_created.post_id, task.post_created.author_id) == ("11", "22")
     assert codec.delivery_from_pb(task.post_created.delivery) is Delivery.PULLED
-    assert task.post_created.followers_cursor == "cursor"
     deleted = codec.decode_task(codec.post_deleted("11", "22", Delivery.PUSHED))
-    assert deleted.post_deleted.followers_cursor == ""
+    assert codec.delivery_from_pb(deleted.post_deleted.delivery) is Delivery.PUSHED
+    chunk = codec.decode_task(
+        codec.chunk("11", "22", pb.CHUNK_OPERATION_REMOVE, index=3, count=9, span="7:12")
+    )
+    assert chunk.WhichOneof("task") == "chunk"
+    assert (chunk.chunk.index, chunk.chunk.count, chunk.chunk.span) == (3, 9, "7:12")
+    assert chunk.chunk.operation == pb.CHUNK_OPERATION_REMOVE
 
 
 @pytest.mark.parametrize("body", [b"\xff\xff\xff", b"", pb.FanoutTask().SerializeToString()])

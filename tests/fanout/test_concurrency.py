@@ -36,5 +36,5 @@ class EmbeddedHybrid(EmbeddedFanout):
     strategy = Strategy.HYBRID
 
 
-TestPushUnderConcurrency = machine_settings()(EmbeddedPush)
-TestHybridUnderConcurrency = machine_settings(max_examples=20)(EmbeddedHybrid)
+TestPushUnderConcurrency = machine_settings(max_examples=120)(EmbeddedPush)
+TestHybridUnderConcurrency = machine_settings(max_examples=80)(EmbeddedHybrid)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from murmur.settings import Settings
+from murmur.storage.base import Outgoing
 from murmur.storage.factory import open_backends
 from murmur.storage.memory import LocalEventBus, MemoryCache
 from murmur.storage.sqlite import (
     SqliteDatabase,
+    SqliteFanoutLedger,
     SqliteFollowGraph,
     SqlitePostStore,
     SqliteQueue,
@@ -31,13 +33,16 @@ async def test_the_embedded_profile_is_one_sqlite_file_and_in_process_helpers(tm
         assert isinstance(backends.graph, SqliteFollowGraph)
         assert isinstance(backends.timelines, SqliteTimelineStore)
         assert isinstance(backends.queue, SqliteQueue)
+        assert isinstance(backends.bulk_queue, SqliteQueue)
+        assert isinstance(backends.ledger, SqliteFanoutLedger)
         assert isinstance(backends.cache, MemoryCache)
         assert isinstance(backends.bus, LocalEventBus)
         assert backends.timelines.cap == 42
         assert [type(r) for r in backends.resources] == [SqliteDatabase]
         assert await backends.ping() == {"SqliteDatabase": True}
 
-        await backends.queue.send(bodies=[b"task"])
+        await backends.queue.send(messages=[Outgoing(b"task")])
+        assert (await backends.bulk_queue.depth()).visible == 0  # the lanes do not mix
         for _ in range(2):
             (message,) = await backends.queue.receive(max_messages=1, wait_seconds=0)
             await backends.queue.retry_later(receipt=message.receipt, delay_seconds=0)

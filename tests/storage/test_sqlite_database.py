@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -18,10 +17,9 @@ from murmur.domain import (
     Post,
     PostId,
     RetryableStoreError,
-    TimelineEntry,
     UserId,
 )
-from murmur.storage.base import OutboxMessage
+from murmur.storage.base import OutboxMessage, Outgoing, Shortfall
 from murmur.storage.sqlite import (
     SqliteDatabase,
     SqliteFollowGraph,
@@ -171,7 +169,7 @@ async def test_a_receiver_finds_messages_sent_by_another_process(path: Path) -> 
         sender = SqliteQueue(db=there, visibility_timeout_seconds=30, max_receives=3)
         waiting = asyncio.create_task(receiver.receive(max_messages=1, wait_seconds=10))
         await asyncio.sleep(0.05)
-        await sender.send(bodies=[b"from afar"])
+        await sender.send(messages=[Outgoing(b"from afar")])
         messages = await asyncio.wait_for(waiting, timeout=1)  # within a poll interval, not the wait
         assert [m.body for m in messages] == [b"from afar"]
     finally:
@@ -182,8 +180,8 @@ async def test_a_receiver_finds_messages_sent_by_another_process(path: Path) -> 
 async def test_named_queues_share_a_file_without_mixing(db: SqliteDatabase) -> None:
     fanout = SqliteQueue(db=db, visibility_timeout_seconds=30, max_receives=3)
     other = SqliteQueue(db=db, visibility_timeout_seconds=30, max_receives=3, name="other")
-    await fanout.send(bodies=[b"fanout"])
-    await other.send(bodies=[b"other"])
+    await fanout.send(messages=[Outgoing(b"fanout")])
+    await other.send(messages=[Outgoing(b"other")])
     assert [m.body for m in await other.receive(max_messages=10, wait_seconds=0)] == [b"other"]
     assert (await fanout.depth()).visible == 1
 
@@ -201,35 +199,50 @@ async def test_recent_posts_reads_through_an_author_index(
     assert "SCAN p " not in details and "SCAN q " not in details, details
 
 
-async def test_timeline_sizes_always_match_the_entries(db: SqliteDatabase) -> None:
-    """Random writes on a tiny cap: the kept sizes equal a count of the rows, never above the cap."""
-    cap = 4
-    store = SqliteTimelineStore(db=db, cap=cap)
-    rng = random.Random(11)
-    owners = [UserId(ids.next_id()) for _ in range(6)]
-    authors = [UserId(ids.next_id()) for _ in range(3)]
-    posts: list[TimelineEntry] = []
-    for _ in range(300):
-        action = rng.random()
-        if action < 0.45 or not posts:
-            posts.append(TimelineEntry(post_id=PostId(ids.next_id()), author_id=rng.choice(authors)))
-            await store.add_to_timelines(owners=rng.sample(owners, 3), entry=posts[-1])
-        elif action < 0.6:
-            await store.add_entries(owner=rng.choice(owners), entries=rng.sample(posts, min(len(posts), 6)))
-        elif action < 0.75:
-            await store.remove_post(owners=owners, post_id=rng.choice(posts).post_id)
-        elif action < 0.85:
-            await store.remove_author(owner=rng.choice(owners), author_id=rng.choice(authors))
-        elif action < 0.9:
-            await store.replace(owner=rng.choice(owners), entries=rng.sample(posts, min(len(posts), 5)))
-        else:
-            await store.add_to_timelines(owners=owners, entry=rng.choice(posts))  # a redelivery
-        counted: dict[int, int] = dict(
-            await db.fetchall("SELECT owner, count(*) FROM timelines GROUP BY owner")
-        )
-        sizes = await store.timeline_sizes(owners=owners)
-        assert sizes == {owner: counted.get(int(owner), 0) for owner in owners}
-        assert max(sizes.values()) <= cap
+# What version 1 of the schema created, for the migration test (tables the migration touches).
+_V1 = (
+    "CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL COLLATE NOCASE UNIQUE,"
+    " display_name TEXT NOT NULL, bio TEXT NOT NULL, created_at INTEGER NOT NULL, password_hash TEXT NOT NULL)",
+    "CREATE TABLE outbox (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, body BLOB NOT NULL, saved_at REAL NOT NULL)",
+    "CREATE TABLE follow_counts (user_id INTEGER PRIMARY KEY, followers INTEGER NOT NULL DEFAULT 0,"
+    " following INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE timelines (owner INTEGER NOT NULL, post_id INTEGER NOT NULL, author_id INTEGER NOT NULL,"
+    " PRIMARY KEY (owner, post_id)) WITHOUT ROWID",
+    "CREATE TABLE timeline_sizes (owner INTEGER PRIMARY KEY, size INTEGER NOT NULL)",
+    "CREATE TABLE queue_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, body BLOB NOT NULL,"
+    " visible_at REAL NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0)",
+    "INSERT INTO timelines VALUES (1, 100, 9), (1, 90, 9), (1, 80, 9), (2, 95, 9)",
+    "INSERT INTO timeline_sizes VALUES (1, 3), (2, 1)",
+    "INSERT INTO queue_messages (queue, body, visible_at) VALUES ('fanout', x'01', 0)",
+    "PRAGMA user_version = 1",
+)
+
+
+async def test_a_version_1_file_is_brought_forward(path: Path) -> None:
+    with sqlite3.connect(path) as old:
+        for statement in _V1:
+            old.execute(statement)
+    db = await SqliteDatabase.open(path)
+    try:
+        assert (await db.fetchone("PRAGMA user_version")) == (SCHEMA_VERSION,)
+        # each version-1 timeline was trimmed on every write: exact down to its oldest entry
+        assert await db.fetchall("SELECT owner, floor FROM timeline_floors ORDER BY owner") == [
+            (1, 80),
+            (2, 95),
+        ]
+        store = SqliteTimelineStore(db=db, cap=3)
+        await store.remove_post(owners=[UserId("1")], post_id=PostId("100"))
+        assert await store.shortfall(owners=[UserId("1"), UserId("2")]) == {
+            UserId("1"): Shortfall(missing=1, below=PostId("80")),
+            UserId("2"): Shortfall(missing=2, below=PostId("95")),
+        }
+        queue = SqliteQueue(db=db, visibility_timeout_seconds=30, max_receives=3)
+        (message,) = await queue.receive(max_messages=10, wait_seconds=0)  # a message from before
+        assert (message.body, message.sent_at) == (b"\x01", 0.0)
+        await queue.send(messages=[Outgoing(b"new", dedup_key="k"), Outgoing(b"again", dedup_key="k")])
+        assert [m.body for m in await queue.receive(max_messages=10, wait_seconds=0)] == [b"new"]
+    finally:
+        await db.close()
 
 
 async def test_post_store_keeps_created_at_as_given(db: SqliteDatabase) -> None:
