@@ -13,7 +13,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,14 @@ from murmur.settings import RedisSettings, Settings
 from murmur.storage.base import OutboxMessage, TimelineStore
 from murmur.storage.cached import CachedPostStore
 from murmur.storage.factory import open_backends
-from murmur.storage.redis import RedisCache, RedisConnection, RedisEventBus, RedisHotTimelines, connection
+from murmur.storage.redis import (
+    RedisCache,
+    RedisConnection,
+    RedisEventBus,
+    RedisHotTimelines,
+    connection,
+    timelines,
+)
 from murmur.storage.redis.connection import client_options
 from murmur.storage.sqlite import SqliteDatabase, SqlitePostStore, SqliteTimelineStore
 from tests.servers import RedisServer
@@ -44,6 +51,15 @@ def new_id(at: dt.datetime | None = None) -> str:
 def entries(n: int, author: str | None = None) -> list[TimelineEntry]:
     """n entries, oldest first."""
     return [TimelineEntry(PostId(new_id()), UserId(author or new_id())) for _ in range(n)]
+
+
+def newest(some: Iterable[TimelineEntry]) -> list[TimelineEntry]:
+    return sorted(set(some), key=lambda e: int(e.post_id), reverse=True)
+
+
+def page(window: list[TimelineEntry], before: PostId | None, limit: int) -> list[TimelineEntry]:
+    """A page of a timeline's window, as a reader paging by cursor sees it."""
+    return [e for e in window if before is None or int(e.post_id) < int(before)][:limit]
 
 
 async def eventually(check: Callable[[], Awaitable[object] | object], expected: object = True) -> None:
@@ -144,8 +160,12 @@ def hot(durable: SqliteTimelineStore, conn: RedisConnection) -> RedisHotTimeline
     return RedisHotTimelines(inner=durable, conn=conn)
 
 
+def set_key(conn: RedisConnection, owner: str) -> str:
+    return conn.key(timelines.KEY_NAME + owner)
+
+
 async def is_hot(conn: RedisConnection, owner: str) -> bool:
-    return await conn.client.zscore(conn.key(f"timeline:{owner}"), "!") is not None
+    return await conn.client.zscore(set_key(conn, owner), "!") is not None
 
 
 # --- Redis is only a cache ----------------------------------------------------------------
@@ -175,7 +195,7 @@ async def test_flushall_midway_changes_no_timeline_answer(
 ) -> None:
     owner, other = UserId(new_id()), UserId(new_id())
     posts = entries(4)
-    await hot.add_entries(owner=owner, entries=posts[:3])
+    await hot.backfill(owner=owner, entries=posts[:3], complete_above=None)
     before = await hot.timeline(owner=owner, before=None, limit=10)
     assert await is_hot(conn, owner)
 
@@ -185,64 +205,109 @@ async def test_flushall_midway_changes_no_timeline_answer(
 
     await conn.client.flushall()
     await hot.add_to_timelines(owners=[owner, other], entry=posts[3])
-    assert not await conn.client.exists(conn.key(f"timeline:{owner}"))  # no partial set from a push
+    assert not await conn.client.exists(set_key(conn, owner))  # no partial set from a push
     assert await hot.timeline(owner=owner, before=None, limit=10) == posts[::-1][:5]
     assert await hot.timeline(owner=other, before=None, limit=10) == [posts[3]]
 
 
+OPERATIONS = ["push"] * 3 + ["read"] * 2 + ["backfill", "remove", "unfollow", "rebuild", "refill", "flush"]
+
+
+@pytest.mark.parametrize(
+    ("keys_per_call", "trim_sets_every"),
+    [(1000, 8), (2, 3)],
+    ids=["one-call-per-push", "split-calls-frequent-trims"],
+)
 async def test_hot_timelines_answer_as_the_durable_store_through_flushes(
-    conn: RedisConnection, private_redis: PrivateRedis, sqlite: SqliteDatabase
+    conn: RedisConnection,
+    private_redis: PrivateRedis,
+    sqlite: SqliteDatabase,
+    keys_per_call: int,
+    trim_sets_every: int,
 ) -> None:
     """Random operations, reads warming timelines and FLUSHALLs between them: every answer
-    equals a plain durable store's given the same operations."""
-    hot: TimelineStore = RedisHotTimelines(inner=SqliteTimelineStore(db=sqlite, cap=5), conn=conn)
+    is a page of the window a plain durable store shows given the same operations (hot sets
+    hold only the window), and shortfalls and refills answer alike."""
+    cap = 5
+    hot: TimelineStore = RedisHotTimelines(
+        inner=SqliteTimelineStore(db=sqlite, cap=cap),
+        conn=conn,
+        keys_per_call=keys_per_call,
+        trim_sets_every=trim_sets_every,
+    )
     reference_db = await SqliteDatabase.open(private_redis.workdir / "reference.db")
-    reference = SqliteTimelineStore(db=reference_db, cap=5)
+    reference = SqliteTimelineStore(db=reference_db, cap=cap)
+    stores = (hot, reference)
     rng = random.Random(7)
     users = [UserId(new_id()) for _ in range(6)]
     added: list[TimelineEntry] = []
+    sources: dict[UserId, set[TimelineEntry]] = {user: set() for user in users}  # what refills draw on
+    kept_past_the_cap = 0
     try:
         for step in range(400):
             owners = rng.sample(users, rng.randint(1, 4))
-            match rng.choice(
-                ["push", "push", "backfill", "read", "read", "remove", "unfollow", "replace", "flush"]
-            ):
+            owner = owners[0]
+            match rng.choice(OPERATIONS):
                 case "push":
                     entry = entries(1, rng.choice(users))[0]
                     added.append(entry)
-                    for store in (hot, reference):
+                    for store in stores:
                         await store.add_to_timelines(owners=owners, entry=entry)
+                    for someone in owners:
+                        sources[someone].add(entry)
                 case "backfill" if added:
-                    old = rng.sample(added, min(len(added), 4))
-                    for store in (hot, reference):
-                        await store.add_entries(owner=owners[0], entries=old)
+                    sent = newest(rng.sample(added, min(len(added), 4)))
+                    complete_above = sent[-1].post_id if rng.random() < 0.5 else None
+                    for store in stores:
+                        await store.backfill(owner=owner, entries=sent, complete_above=complete_above)
+                    sources[owner].update(sent)
                 case "remove" if added:
-                    post_id = rng.choice(added).post_id
-                    held = [await s.remove_post(owners=owners, post_id=post_id) for s in (hot, reference)]
+                    post = rng.choice(added)
+                    held = [await s.remove_post(owners=owners, post_id=post.post_id) for s in stores]
                     assert sorted(held[0]) == sorted(held[1]), step
+                    for someone in owners:
+                        sources[someone].discard(post)
                 case "unfollow":
                     author = rng.choice(users)
-                    removed = [
-                        await s.remove_author(owner=owners[0], author_id=author) for s in (hot, reference)
-                    ]
+                    removed = [await s.remove_author(owner=owner, author_id=author) for s in stores]
                     assert removed[0] == removed[1], step
-                case "replace" if added:
-                    new = rng.sample(added, min(len(added), 6))
-                    for store in (hot, reference):
-                        await store.replace(owner=owners[0], entries=new)
+                    sources[owner] = {e for e in sources[owner] if e.author_id != author}
+                case "rebuild":
+                    for store in stores:
+                        await store.rebuild(owner=owner, entries=newest(sources[owner])[:cap])
+                case "refill":
+                    shortfalls = await hot.shortfall(owners=users)
+                    assert shortfalls == await reference.shortfall(owners=users), step
+                    for short_owner, short in shortfalls.items():
+                        older = [e for e in newest(sources[short_owner]) if int(e.post_id) < int(short.below)]
+                        done = [
+                            await s.refill(
+                                owner=short_owner,
+                                entries=older[: short.missing],
+                                below=short.below,
+                                wanted=short.missing,
+                            )
+                            for s in stores
+                        ]
+                        assert done[0] == done[1], step
                 case "flush":
                     await conn.client.flushall()
                 case _:
-                    cursor = None if rng.random() < 0.6 or not added else rng.choice(added).post_id
+                    cursor = None if rng.random() < 0.5 or not added else rng.choice(added).post_id
                     limit = rng.randint(1, 6)
-                    for owner in owners:
-                        got = await hot.timeline(owner=owner, before=cursor, limit=limit)
-                        assert got == await reference.timeline(owner=owner, before=cursor, limit=limit), step
+                    for someone in owners:
+                        window = await reference.timeline(owner=someone, before=None, limit=cap)
+                        got = await hot.timeline(owner=someone, before=cursor, limit=limit)
+                        assert got == page(window, cursor, limit), step
             assert await hot.timeline_sizes(owners=users) == await reference.timeline_sizes(owners=users)
+            assert await hot.shortfall(owners=users) == await reference.shortfall(owners=users), step
+            sizes = [await conn.client.zcard(set_key(conn, user)) for user in users]
+            kept_past_the_cap += sum(size > cap + 1 for size in sizes)
         for owner in users:
             expected = await reference.timeline(owner=owner, before=None, limit=10)
             assert await hot.timeline(owner=owner, before=None, limit=10) == expected
         assert sum([await is_hot(conn, owner) for owner in users]) >= 1  # the test did read hot sets
+        assert kept_past_the_cap > 0  # and sets holding entries past the cap, not yet trimmed
     finally:
         await reference_db.close()
 
@@ -264,7 +329,7 @@ async def test_an_unreachable_redis_is_a_miss_and_timelines_answer_from_the_dura
         hot = RedisHotTimelines(inner=durable, conn=conn)
         owner = UserId(new_id())
         posts = entries(3)
-        await hot.add_entries(owner=owner, entries=posts[:2])
+        await hot.backfill(owner=owner, entries=posts[:2], complete_above=None)
         await hot.add_to_timelines(owners=[owner], entry=posts[2])
         assert await hot.timeline(owner=owner, before=None, limit=10) == posts[::-1]
         assert await hot.timeline(owner=owner, before=posts[2].post_id, limit=1) == [posts[1]]
@@ -291,7 +356,7 @@ async def test_an_outage_leaves_no_stale_copy_behind(
     await cache.set_many(items={"user:1": b"old name"}, ttl_seconds=60)
     owner = UserId(new_id())
     posts = entries(3)
-    await hot.add_entries(owner=owner, entries=posts[:2])
+    await hot.backfill(owner=owner, entries=posts[:2], complete_above=None)
     assert await hot.timeline(owner=owner, before=None, limit=10) == posts[1::-1]  # hot now
 
     private_redis.signal(signal.SIGSTOP)
@@ -355,7 +420,7 @@ async def test_a_push_landing_during_a_fill_is_kept(
     writer = RedisHotTimelines(inner=durable, conn=conn)
     owner = UserId(new_id())
     old, new = entries(2)
-    await durable.add_entries(owner=owner, entries=[old])
+    await durable.backfill(owner=owner, entries=[old], complete_above=None)
 
     read = asyncio.create_task(hot.timeline(owner=owner, before=None, limit=10))
     await held.snapshot_taken.wait()  # the fill read the durable store: it lacks `new`
@@ -378,7 +443,7 @@ async def test_a_removal_during_a_fill_cancels_it(
     writer = RedisHotTimelines(inner=durable, conn=conn)
     owner = UserId(new_id())
     kept, removed = entries(2)
-    await durable.add_entries(owner=owner, entries=[kept, removed])
+    await durable.backfill(owner=owner, entries=[kept, removed], complete_above=None)
 
     read = asyncio.create_task(hot.timeline(owner=owner, before=None, limit=10))
     await held.snapshot_taken.wait()
@@ -386,7 +451,7 @@ async def test_a_removal_during_a_fill_cancels_it(
     held.release.set()
     await read
 
-    assert not await conn.client.exists(conn.key(f"timeline:{owner}"))  # the fill did not complete
+    assert not await conn.client.exists(set_key(conn, owner))  # the fill did not complete
     assert await writer.timeline(owner=owner, before=None, limit=10) == [kept]
 
 
@@ -398,7 +463,7 @@ async def test_a_late_push_does_not_bring_back_a_post_removed_meanwhile(
     hot = RedisHotTimelines(inner=durable, conn=conn)
     owner = UserId(new_id())
     kept, late = entries(2)
-    await hot.add_entries(owner=owner, entries=[kept])
+    await hot.backfill(owner=owner, entries=[kept], complete_above=None)
 
     redis_time = conn.client.time
     asked, go_on = asyncio.Event(), asyncio.Event()
@@ -423,21 +488,123 @@ async def test_a_late_push_does_not_bring_back_a_post_removed_meanwhile(
 
 
 async def test_hot_sets_are_capped_ordered_and_keep_empty_timelines(
-    conn: RedisConnection, hot: RedisHotTimelines
+    conn: RedisConnection, durable: SqliteTimelineStore
 ) -> None:
+    hot = RedisHotTimelines(inner=durable, conn=conn, trim_sets_every=1)  # every push trims
     empty, full = UserId(new_id()), UserId(new_id())
     assert await hot.timeline(owner=empty, before=None, limit=10) == []
     assert await is_hot(conn, empty)  # an empty timeline is hot too: the next read asks Redis alone
+    seconds, micros = await conn.client.time()
+    score = await conn.client.zscore(set_key(conn, empty), "!")
+    assert score is not None and await conn.client.zrank(set_key(conn, empty), "!") == 0
+    began, odd = divmod(-int(score) - 2**53, 2)  # the marker's score encodes when the fill began, in µs
+    assert odd == 0 and 0 <= seconds * 1_000_000 + micros - began < 10_000_000
     assert await hot.timeline(owner=empty, before=None, limit=10) == []
 
     posts = entries(8)
     await hot.timeline(owner=full, before=None, limit=1)
     for entry in random.Random(1).sample(posts, len(posts)):
         await hot.add_to_timelines(owners=[full, full], entry=entry)
-    key = conn.key(f"timeline:{full}")
+    key = set_key(conn, full)
     assert await conn.client.zcard(key) == 5 + 1  # the cap, and the marker
     assert 0 < await conn.client.ttl(key) <= 24 * 3600
     assert await hot.timeline(owner=full, before=None, limit=10) == posts[::-1][:5]
+
+
+async def test_entries_a_push_left_past_the_cap_are_never_read(
+    conn: RedisConnection, durable: SqliteTimelineStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pushes trim a set only now and then; until one does, the entries past the cap are
+    not part of the timeline, from the top or by cursor."""
+    # trim offset 0: the first set of a call is trimmed only when (1 + 0) % trim_sets_every == 0
+    monkeypatch.setattr(timelines, "randrange", lambda every: 0)
+    hot = RedisHotTimelines(inner=durable, conn=conn, trim_sets_every=100)
+    owner = UserId(new_id())
+    await hot.timeline(owner=owner, before=None, limit=1)  # hot
+    posts = entries(8)
+    for entry in posts:
+        await hot.add_to_timelines(owners=[owner], entry=entry)
+
+    assert await conn.client.zcard(set_key(conn, owner)) == 8 + 1  # none trimmed yet
+    window = posts[::-1][:5]
+    assert await hot.timeline(owner=owner, before=None, limit=10) == window
+    assert await hot.timeline(owner=owner, before=window[2].post_id, limit=10) == window[3:]
+    assert await hot.timeline(owner=owner, before=window[-1].post_id, limit=10) == []
+
+
+async def test_a_push_to_many_sets_lands_in_every_hot_one_across_calls(
+    conn: RedisConnection, durable: SqliteTimelineStore
+) -> None:
+    hot = RedisHotTimelines(inner=durable, conn=conn, keys_per_call=7, calls_in_flight=3)
+    crowd = [UserId(new_id()) for _ in range(60)]
+    warm = set(crowd[::4])
+    for owner in warm:
+        await hot.timeline(owner=owner, before=None, limit=1)
+    await conn.client.script_flush()  # Redis lost its scripts (a restart, a failover): they load again
+
+    entry = entries(1)[0]
+    await hot.add_to_timelines(owners=crowd, entry=entry)
+    exists = [await conn.client.exists(set_key(conn, owner)) for owner in crowd]
+    assert [owner for owner, there in zip(crowd, exists, strict=True) if there] == [
+        owner for owner in crowd if owner in warm
+    ]  # no partial set for a timeline nobody read
+    for owner in crowd:
+        assert await hot.timeline(owner=owner, before=None, limit=10) == [entry]
+
+
+async def test_a_push_that_fails_in_redis_owes_its_sets_a_drop(
+    conn: RedisConnection, durable: SqliteTimelineStore
+) -> None:
+    """One call of a push split in two fails (a key holding the wrong type): every set the
+    push reached is dropped before Redis answers again, so none is left without the entry."""
+    hot = RedisHotTimelines(inner=durable, conn=conn, keys_per_call=2)
+    a, b, c = (UserId(new_id()) for _ in range(3))
+    for owner in (a, b, c):
+        await hot.timeline(owner=owner, before=None, limit=1)  # hot, empty
+    await conn.client.set(set_key(conn, c), "not a sorted set")
+
+    entry = entries(1)[0]
+    await hot.add_to_timelines(owners=[a, c, b], entry=entry)  # calls [a, c] (fails) and [b]
+    await asyncio.sleep(0.3)  # the pause after the failure is over
+    assert await hot.timeline(owner=b, before=None, limit=10) == [entry]  # owed drops first, then a fill
+    assert not await conn.client.exists(set_key(conn, a), set_key(conn, c))
+    for owner in (a, c):
+        assert await hot.timeline(owner=owner, before=None, limit=10) == [entry]
+
+
+async def test_additions_land_in_hot_sets_while_removals_and_rebuilds_drop_them(
+    conn: RedisConnection, hot: RedisHotTimelines
+) -> None:
+    owner = UserId(new_id())
+    key = set_key(conn, owner)
+    truth = entries(8)
+    await hot.rebuild(owner=owner, entries=newest(truth)[:5])
+    assert await hot.timeline(owner=owner, before=None, limit=10) == newest(truth)[:5]
+    assert await is_hot(conn, owner)
+
+    await hot.remove_post(owners=[owner], post_id=truth[-1].post_id)
+    truth.pop()
+    assert not await conn.client.exists(key)
+    assert await hot.timeline(owner=owner, before=None, limit=10) == newest(truth)[:4]  # filled again
+    short = (await hot.shortfall(owners=[owner]))[owner]
+    assert await hot.refill(owner=owner, entries=newest(truth)[4:5], below=short.below, wanted=1)
+    assert await is_hot(conn, owner)  # the refill landed in the set
+    assert await conn.client.zcard(key) == 5 + 1
+    assert await hot.timeline(owner=owner, before=None, limit=10) == newest(truth)[:5]
+
+    # a refill whose floor moved meanwhile: the durable store may or may not keep its entries
+    assert not await hot.refill(owner=owner, entries=newest(truth)[5:6], below=short.below, wanted=1)
+    assert not await conn.client.exists(key)
+
+    await hot.timeline(owner=owner, before=None, limit=10)
+    later = entries(1)[0]
+    await hot.backfill(owner=owner, entries=[later], complete_above=None)
+    assert await conn.client.zscore(key, f"{later.post_id}:{later.author_id}") is not None
+    assert await hot.timeline(owner=owner, before=None, limit=10) == newest([*truth, later])[:5]
+
+    await hot.rebuild(owner=owner, entries=newest([*truth, later])[:5])
+    assert not await conn.client.exists(key)
+    assert await hot.timeline(owner=owner, before=None, limit=10) == newest([*truth, later])[:5]
 
 
 # --- live events ----------------------------------------------------------------------------
