@@ -1,9 +1,10 @@
 """The races a review reproduced by hand, each replayed as a fixed interleaving.
 
 Each test drives the concurrency state machine (concurrent_machine.py) through one
-scripted sequence on the embedded backends and ends, as every example does, by
-converging and comparing every timeline with the model. The random machine explores
-around these; these make sure the known windows stay shut on every run.
+scripted sequence and ends, as every example does, by converging and comparing every
+timeline with the model: on the embedded backends under push and hybrid, and on the
+cloud stand-ins under push (where chunks exist to race). The random machines explore
+around these; these make sure the known windows stay shut on every run and backend.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from concurrent_machine import ConcurrentFanout
+from conftest import CloudPush
 from interleaving import take
 from test_concurrency import EmbeddedHybrid, EmbeddedPush
 
@@ -23,15 +25,22 @@ def _machine(kind: type[ConcurrentFanout]) -> Iterator[ConcurrentFanout]:
     m.teardown()  # converges and compares every timeline with the model
 
 
-@pytest.fixture(params=[EmbeddedPush, EmbeddedHybrid], ids=["push", "hybrid"])
+def _backend(request: pytest.FixtureRequest, kind: type[ConcurrentFanout]) -> type[ConcurrentFanout]:
+    if kind is CloudPush:
+        request.getfixturevalue("cloud_servers")
+        request.applymarker(pytest.mark.backend)
+    return kind
+
+
+@pytest.fixture(params=[EmbeddedPush, EmbeddedHybrid, CloudPush], ids=["push", "hybrid", "cloud-push"])
 def machine(request: pytest.FixtureRequest) -> Iterator[ConcurrentFanout]:
-    yield from _machine(request.param)
+    yield from _machine(_backend(request, request.param))
 
 
-@pytest.fixture
-def push_machine() -> Iterator[ConcurrentFanout]:
+@pytest.fixture(params=[EmbeddedPush, CloudPush], ids=["push", "cloud-push"])
+def push_machine(request: pytest.FixtureRequest) -> Iterator[ConcurrentFanout]:
     """Under hybrid (threshold 1) an author with two followers is pulled: no chunks to race."""
-    yield from _machine(EmbeddedPush)
+    yield from _machine(_backend(request, request.param))
 
 
 def followed(m: ConcurrentFanout, *edges: tuple[int, int]) -> None:

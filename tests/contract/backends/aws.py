@@ -52,7 +52,8 @@ async def dynamodb_timelines(
     moto_server: MotoServer, timeline_cap: int, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[DynamoTimelineStore]:
     settings = aws_settings(moto_server, monkeypatch)
-    store = await DynamoTimelineStore.open(settings, cap=timeline_cap, create_missing=True)
+    # trims every 10 pushes, not 100: the same code paths, ten times fewer pushes to reach them on moto
+    store = await DynamoTimelineStore.open(settings, cap=timeline_cap, create_missing=True, trim_every=10)
     try:
         yield store
     finally:
