@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ from tests.servers.servers import BoltServer, MongoServer, MotoServer, RedisServ
 
 HOST = "127.0.0.1"
 MURMUR = str(Path(sysconfig.get_path("scripts")) / "murmur")  # the console script of this venv
-# The worker has no HTTP endpoint; this log line (api/cli.py) says its consumers are running.
+# This log line (api/cli.py) says a worker's consumers are running.
 WORKER_RUNNING = "fan-out consumers running"
 
 
@@ -90,6 +90,9 @@ def cloud_env(servers: CloudServers, *, jwt_secret: str, names: StoreNames | Non
         "AWS_DEFAULT_REGION": moto.region,
         "MURMUR_REDIS__URL": servers.redis.url,
         "MURMUR_AUTH__JWT_SECRET": jwt_secret,
+        # short polls (with a pause when idle): moto spins a CPU through every long poll of a
+        # FIFO queue, and three workers polling would take both cores
+        "MURMUR_WORKERS__WAIT_SECONDS": "0",
     }
 
 
@@ -101,18 +104,31 @@ def inherited_env(*, keep_murmur: bool) -> dict[str, str]:
 
 
 class MurmurProcesses:
-    """`murmur serve` without in-process workers, and `murmur worker`: two processes, as
-    the API and worker pods of the cloud shape, sharing nothing but the stores."""
+    """`murmur serve` without in-process workers, and `murmur worker` processes, as the API
+    and worker pods of the cloud shape, sharing nothing but the stores. Each worker serves
+    its probes and metrics on a port of its own (`worker_ports`)."""
 
     def __init__(
-        self, env: Mapping[str, str], workdir: Path, *, port: int, worker_concurrency: int = 2
+        self,
+        env: Mapping[str, str],
+        workdir: Path,
+        *,
+        port: int,
+        worker_concurrency: int = 2,
+        worker_ports: Sequence[int] = (),
     ) -> None:
         self.env = dict(env)
         self.workdir = workdir
         self.port = port
         self.worker_concurrency = worker_concurrency
+        self.worker_ports = list(worker_ports) or [0]  # 0: one worker, its probes on any free port
         self.api: ServerProcess | None = None
-        self.worker: ServerProcess | None = None
+        self.workers: list[ServerProcess] = []
+
+    @property
+    def worker(self) -> ServerProcess | None:
+        """The first worker (most setups run one)."""
+        return self.workers[0] if self.workers else None
 
     @property
     def url(self) -> str:
@@ -151,12 +167,23 @@ class MurmurProcesses:
             self.workdir,
             env=api_env,
         )
-        self.worker = spawn(
-            "murmur-worker",
+        self.workers = [self.start_worker(i) for i in range(len(self.worker_ports))]
+
+    def start_worker(self, index: int) -> ServerProcess:
+        """Worker number `index` (again, after it was stopped or killed)."""
+        env = {**self.env, "MURMUR_WORKERS__HTTP_PORT": str(self.worker_ports[index])}
+        return spawn(
+            f"murmur-worker-{index}",
             [MURMUR, "worker", "--concurrency", str(self.worker_concurrency)],
             self.workdir,
-            env=self.env,
+            env=env,
         )
+
+    def worker_metrics(self, index: int) -> str:
+        """The /metrics text of worker `index` (it needs a fixed port)."""
+        url = f"http://{HOST}:{self.worker_ports[index]}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
 
     def wait_ready(self, timeout: float, *, while_waiting: Callable[[], None] | None = None) -> float:
         """Block until the API answers /readyz and the worker's consumers run; seconds taken.
@@ -200,7 +227,7 @@ class MurmurProcesses:
             raise
 
     def _processes(self) -> list[ServerProcess]:
-        return [p for p in (self.api, self.worker) if p is not None]
+        return [p for p in (self.api, *self.workers) if p is not None]
 
     def _api_ready(self) -> bool:
         try:
@@ -210,9 +237,9 @@ class MurmurProcesses:
             return False
 
     def _worker_running(self) -> bool:
-        if self.worker is None:
+        if not self.workers:
             return False
         try:
-            return WORKER_RUNNING in self.worker.log_path.read_text(errors="replace")
+            return all(WORKER_RUNNING in w.log_path.read_text(errors="replace") for w in self.workers)
         except OSError:
             return False

@@ -35,6 +35,8 @@ from murmur.storage.base import Queue, QueueMessage
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
+# with long polling off (wait_seconds 0), a consumer that found nothing pauses this long
+IDLE_PAUSE_SECONDS = 0.1
 
 Handler = Callable[[bytes], Awaitable[None]]
 
@@ -64,10 +66,14 @@ class Consumer:
         self._stopping.set()
 
     async def run(self) -> None:
+        wait = self._settings.wait_seconds
         while not self._stopping.is_set():
             try:
-                await self.poll_once(wait_seconds=self._settings.wait_seconds)
+                got = await self.poll_once(wait_seconds=wait)
                 self.healthy = True
+                if not got and wait <= 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), timeout=IDLE_PAUSE_SECONDS)
             except asyncio.CancelledError:
                 raise
             except Exception:

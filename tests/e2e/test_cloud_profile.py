@@ -26,7 +26,6 @@ FAST = {
     "MURMUR_SEED__ENABLED": "false",
     "MURMUR_AUTH__HASH_TIME_COST": "1",
     "MURMUR_AUTH__HASH_MEMORY_KIB": "8",
-    "MURMUR_WORKERS__WAIT_SECONDS": "1",  # SQS long polls; stopping waits at most this long
 }
 # Generous: moto and FalkorDB answer slowly while the rest of the suite shares them.
 CONVERGE_SECONDS = 30.0
