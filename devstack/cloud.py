@@ -170,8 +170,10 @@ class MurmurProcesses:
         self.workers = [self.start_worker(i) for i in range(len(self.worker_ports))]
 
     def start_worker(self, index: int) -> ServerProcess:
-        """Worker number `index` (again, after it was stopped or killed)."""
+        """Worker number `index` (again, after it was stopped or killed). It gets no JWT
+        secret: a worker never signs or checks a token, so it must run without one."""
         env = {**self.env, "MURMUR_WORKERS__HTTP_PORT": str(self.worker_ports[index])}
+        env.pop("MURMUR_AUTH__JWT_SECRET", None)
         return spawn(
             f"murmur-worker-{index}",
             [MURMUR, "worker", "--concurrency", str(self.worker_concurrency)],
