@@ -131,6 +131,7 @@ async def _timelines(c: _Connections) -> TimelineStore:
         from murmur.storage.sqlite.timelines import DEFAULT_TRIM_EVERY
 
         return SqliteTimelineStore(db=await c.sqlite(), cap=cap, trim_every=trim_every or DEFAULT_TRIM_EVERY)
+    from murmur.storage.dynamodb import DEFAULT_TRIM_EVERY as DYNAMO_TRIM_EVERY
     from murmur.storage.dynamodb import DynamoTimelineStore
 
     durable = c.keep(
@@ -138,7 +139,7 @@ async def _timelines(c: _Connections) -> TimelineStore:
             c.settings.aws,
             cap=cap,
             create_missing=c.settings.create_missing,
-            **({"trim_every": trim_every} if trim_every else {}),
+            trim_every=trim_every or DYNAMO_TRIM_EVERY,
         )
     )
     if c.settings.resolved_stores.cache != "redis" or not c.settings.redis.hot_timelines:
