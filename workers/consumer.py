@@ -86,15 +86,31 @@ class Consumer:
     async def poll_once(self, *, wait_seconds: float) -> int:
         """Receive and settle one batch from the first lane that has work; how many it held."""
         for lane in self._lanes:
-            messages = await lane.queue.receive(max_messages=lane.batch, wait_seconds=0)
+            messages = await self._receive(lane, wait_seconds=0)
             if messages:
                 return await self._work(lane, messages)
         if wait_seconds <= 0 or self._stopping.is_set():
             return 0
         # nothing anywhere: wait on the express lane (bulk work waits at most this long)
         express = self._lanes[0]
-        messages = await express.queue.receive(max_messages=express.batch, wait_seconds=wait_seconds)
+        messages = await self._receive(express, wait_seconds=wait_seconds)
         return await self._work(express, messages) if messages else 0
+
+    async def _receive(self, lane: Lane, *, wait_seconds: float) -> list[QueueMessage]:
+        """Receive, even if cancelled meanwhile: a receive cut off half-way may have leased
+        messages it never returns. On cancellation it finishes (a long poll at most), hands
+        what it got straight back, and the cancellation goes on."""
+        receiving = asyncio.ensure_future(
+            lane.queue.receive(max_messages=lane.batch, wait_seconds=wait_seconds)
+        )
+        try:
+            return await asyncio.shield(receiving)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                got = await receiving
+                if got:
+                    await lane.queue.release(receipts=[m.receipt for m in got])
+            raise
 
     async def _work(self, lane: Lane, messages: list[QueueMessage]) -> int:
         now = time.time()

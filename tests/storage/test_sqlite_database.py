@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from murmur.domain import (
     PostId,
     RetryableStoreError,
     UserId,
+    id_time,
 )
 from murmur.storage.base import OutboxMessage, Outgoing, Shortfall
 from murmur.storage.sqlite import (
@@ -27,6 +29,7 @@ from murmur.storage.sqlite import (
     SqliteQueue,
     SqliteTimelineStore,
 )
+from murmur.storage.sqlite import posts as sqlite_posts
 from murmur.storage.sqlite.database import PAGE_SIZE
 from murmur.storage.sqlite.posts import RECENT_POSTS_SQL
 from murmur.storage.sqlite.schema import SCHEMA_VERSION
@@ -252,3 +255,42 @@ async def test_post_store_keeps_created_at_as_given(db: SqliteDatabase) -> None:
     post = Post(id=post_id, author_id=UserId(ids.next_id()), body="b", created_at=at)
     await posts.create_post(post=post, outbox=OutboxMessage(id="m", body=b""))
     assert (await posts.posts_by_id(ids=[post_id]))[post_id].created_at == at
+
+
+@pytest.mark.parametrize(
+    ("window_from", "scan_max"),
+    [(10**9, 8192), (0, 8192), (0, 16)],
+    ids=["per-author", "windows", "windows-then-per-author"],
+)
+async def test_recent_posts_are_the_same_whichever_way_they_are_found(
+    db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch, window_from: int, scan_max: int
+) -> None:
+    """Readers who follow many authors scan the newest posts in windows; sparse ones fall back
+    to the per-author query below the scan. Every way answers what a brute force does."""
+    monkeypatch.setattr(sqlite_posts, "WINDOW_FROM", window_from)
+    monkeypatch.setattr(sqlite_posts, "WINDOW_SCAN_MAX", scan_max)
+    store, rng = SqlitePostStore(db=db), random.Random(5)
+    everyone = [UserId(ids.next_id()) for _ in range(40)]
+    posts: list[Post] = []
+    for _ in range(400):
+        author = rng.choice(everyone)
+        post_id = PostId(ids.next_id(at=datetime.now(UTC) - timedelta(seconds=rng.randrange(10**6))))
+        delivery = rng.choice(list(Delivery))
+        post = Post(id=post_id, author_id=author, body="b", created_at=id_time(post_id), delivery=delivery)
+        await store.create_post(post=post, outbox=OutboxMessage(id=post_id, body=b""))
+        posts.append(post)
+    newest_first = sorted(posts, key=lambda p: int(p.id), reverse=True)
+    for trial in range(30):
+        followed = rng.sample(everyone, rng.choice([1, 3, 20, 40]))
+        delivery = rng.choice([None, *Delivery])
+        before = rng.choice([None, *(p.id for p in posts)])
+        limit = rng.choice([1, 5, 21])
+        expected = [
+            p
+            for p in newest_first
+            if p.author_id in followed
+            and (delivery is None or p.delivery is delivery)
+            and (before is None or int(p.id) < int(before))
+        ][:limit]
+        got = await store.recent_posts(author_ids=followed, before=before, limit=limit, delivery=delivery)
+        assert got == expected, trial

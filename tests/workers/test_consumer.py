@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from murmur.domain import Delivery, UserId
 from murmur.events import codec
 from murmur.settings import Strategy
-from murmur.storage.base import Outgoing
+from murmur.storage.base import Outgoing, QueueMessage
 from tests.support import make_settings, open_test_platform, register
 from workers.consumer import backoff_seconds
 from workers.drain import drain
@@ -73,3 +74,30 @@ async def test_a_failing_handler_is_retried_after_a_backoff_and_then_delivers(tm
 @pytest.mark.parametrize(("count", "seconds"), [(1, 1.0), (2, 2.0), (5, 16.0), (30, 60.0)])
 def test_backoff_doubles_up_to_a_minute(count: int, seconds: float) -> None:
     assert backoff_seconds(count) == seconds
+
+
+async def test_a_consumer_cancelled_while_its_receive_is_answered_hands_the_messages_back(
+    tmp_path: Path,
+) -> None:
+    """A receive cut off after the queue leased messages (its answer in flight) must not
+    leave them leased until their lease runs out: the consumer hands them straight back."""
+    async with open_test_platform(make_settings(tmp_path)) as platform:
+        queue = platform.backends.queue
+        await queue.send(messages=[Outgoing(codec.post_created("1", "2", Delivery.PUSHED))])
+        real_receive = queue.receive
+        answering = asyncio.Event()
+
+        async def slow_answer(*, max_messages: int, wait_seconds: float) -> list[QueueMessage]:
+            messages = await real_receive(max_messages=max_messages, wait_seconds=wait_seconds)
+            answering.set()
+            await asyncio.sleep(0.3)  # the answer is on its way back when the consumer is stopped
+            return messages
+
+        queue.receive = slow_answer  # type: ignore[method-assign]
+        running = asyncio.create_task(consumer_for(platform).poll_once(wait_seconds=0))
+        await answering.wait()
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        depth = await queue.depth()
+        assert (depth.visible, depth.in_flight) == (1, 0)

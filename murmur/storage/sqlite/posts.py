@@ -46,6 +46,15 @@ RECENT_POSTS_SQL = {
     delivery: _RECENT_POSTS.format(filter_q=test.format(t="q"), filter_p=test.format(t="p"))
     for delivery, test in _DELIVERY_FILTER.items()
 }
+# The newest posts of everyone, newest first: the scan that serves readers who follow many
+_NEWEST = "SELECT id, author_id, delivery FROM posts WHERE id < ? ORDER BY id DESC LIMIT ?"
+
+# Past this many authors x posts asked for, the per-author query (which walks up to `limit`
+# entries of each author's index) costs more than scanning the newest posts of everyone and
+# keeping the authors' ones: at 5,000 followees and a page of 21, 27 ms against about 1 ms.
+WINDOW_FROM = 4000
+FIRST_WINDOW = 8  # x limit; each next window doubles
+WINDOW_SCAN_MAX = 8192  # rows scanned before the per-author query takes over (sparse authors)
 
 
 def _post(row: Row) -> Post:
@@ -118,15 +127,49 @@ class SqlitePostStore:
         authors = known_ids(dict.fromkeys(author_ids))  # a repeated author would repeat posts
         if limit <= 0 or not authors:
             return []
+        bound = cursor_bound(before, field="before")
+        if len(authors) * limit <= WINDOW_FROM:
+            return await self._per_author(authors, bound, limit, delivery)
+        return await self._by_windows(authors, bound, limit, delivery)
+
+    async def _per_author(
+        self, authors: list[int], bound: int, limit: int, delivery: Delivery | None
+    ) -> list[Post]:
         rows = await self._db.fetchall(
-            RECENT_POSTS_SQL[delivery],
-            {
-                "authors": json_array(authors),
-                "before": cursor_bound(before, field="before"),
-                "limit": limit,
-            },
+            RECENT_POSTS_SQL[delivery], {"authors": json_array(authors), "before": bound, "limit": limit}
         )
         return [_post(row) for row in rows]
+
+    async def _by_windows(
+        self, authors: list[int], bound: int, limit: int, delivery: Delivery | None
+    ) -> list[Post]:
+        """Scan the newest posts of everyone in growing windows and keep the authors' ones;
+        whatever the scan does not reach (the authors post rarely) comes from the
+        per-author query, below where the scan stopped. Exact either way."""
+        wanted, kind = set(authors), delivery.value if delivery else None
+        found: list[int] = []
+        window, scanned = FIRST_WINDOW * limit, 0
+        while len(found) < limit and scanned < WINDOW_SCAN_MAX:
+            rows = await self._db.fetchall(_NEWEST, (bound, window))
+            found += [pid for pid, author, d in rows if author in wanted and (kind is None or d == kind)]
+            if len(rows) < window:  # the oldest post was scanned: nothing more to find
+                break
+            bound, scanned, window = rows[-1][0], scanned + window, window * 2
+        else:
+            if len(found) < limit:
+                rest = await self._per_author(authors, bound, limit - len(found), delivery)
+                return await self._load(found) + rest
+        return await self._load(found[:limit])
+
+    async def _load(self, ids: list[int]) -> list[Post]:
+        """Whole posts for ids, in the order given (newest first)."""
+        if not ids:
+            return []
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM posts WHERE id IN (SELECT value FROM json_each(?))", (json_array(ids),)
+        )
+        by_id = {row[0]: row for row in rows}
+        return [_post(by_id[i]) for i in ids if i in by_id]
 
     async def pulled_authors(self, *, author_ids: Sequence[UserId]) -> set[UserId]:
         rows = await self._db.fetchall(
