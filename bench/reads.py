@@ -130,7 +130,7 @@ async def measure(path: Path, strategy: Strategy, viewer: UserId, runs: int) -> 
         await backends.close()
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="murmur-bench-reads-") as tmp:
         path = Path(tmp)
         viewer, _, _ = await build(path, users=args.users, followees=args.followees)
@@ -144,8 +144,7 @@ async def main(args: argparse.Namespace) -> None:
     pull = max(r.median_ms for r in rows if r.strategy == "pull")
     verdict = "ok" if pull <= TARGET_MS else "MISSED"
     print(f"\npull page, {args.followees:,} followees: {pull:.2f} ms (target <= {TARGET_MS} ms)  {verdict}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"followees": args.followees, "rows": [asdict(r) for r in rows]}, indent=2))
+    return rows
 
 
 if __name__ == "__main__":
@@ -155,4 +154,9 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--followees", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=200)
-    asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    measured = asyncio.run(main(arguments))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps({"followees": arguments.followees, "rows": [asdict(r) for r in measured]}, indent=2)
+    )

@@ -1,11 +1,14 @@
-"""Push fan-out into SQLite: one post to 100,000 timelines, in the worker's pages of 5,000.
+"""Push fan-out into SQLite: one post to 100,000 timelines, in the worker's chunks of 5,000.
 
 Times `SqliteTimelineStore.add_to_timelines` the way a push fan-out calls it (one
-call, one transaction, per page of followers, in follower order) on a fresh
-database whose owners already hold timelines. Two scenarios by default:
+call, one transaction, per chunk of followers, in follower order) on a fresh
+database whose owners already hold timelines, and, alternating with it in the same
+run, the yardstick: a bare `executemany` of the same 100,000 rows into the same table
+in one transaction. Two scenarios by default:
 
 - below the cap: every timeline holds 50 entries of 800, so nothing is trimmed;
-- full: every timeline is at its cap (50), so every owner is trimmed on every push.
+- full: every timeline is at its cap (50): the store trims about one owner in 16 per
+  push (lazily, amortised), the rest keep an entry past the cap until their turn.
 
 The database runs as in the app (background checkpoints on); the checkpoint that
 copies the push's WAL back into the database once it is over is timed on its own.
@@ -15,8 +18,8 @@ pages that timelines built by fan-out have.
     python -m bench.sqlite_push [--owners 100000] [--page 5000] [--runs 3]
     python -m bench.sqlite_push --cap 800 --prefill 800     # one scenario: full at the real cap (~2.5 GB)
 
-Target: the 100K push well under 2 s on a 2-core machine, read as at most 1.5 s.
-Prints MISSED (and still exits 0) when over.
+Target (the fan-out issue): the push within 1.5x the bare executemany measured in the
+same run. Prints MISSED (and still exits 0) when over.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from murmur.domain import IdGenerator, PostId, TimelineEntry, UserId
 from murmur.storage.sqlite import SqliteDatabase, SqliteTimelineStore
 from murmur.storage.sqlite.database import PAGE_SIZE
 
-TARGET_SECONDS = 1.5  # "well under 2 s"
+TARGET_RATIO = 1.5  # push / bare executemany of the same rows
 TARGET_OWNERS = 100_000
 RESULTS = Path("bench-results/sqlite_push.json")
 
@@ -51,10 +54,15 @@ class Result:
     push_seconds: list[float]
     cpu_seconds: list[float]  # of this process, all threads: steadier than wall time on a busy machine
     checkpoint_seconds: list[float]
+    bare_seconds: list[float]  # executemany of the same rows, alternating with the pushes
 
     @property
     def median(self) -> float:
         return statistics.median(self.push_seconds)
+
+    @property
+    def ratio(self) -> float:
+        return self.median / statistics.median(self.bare_seconds)
 
 
 async def prefill(db: SqliteDatabase, owners: list[int], per_owner: int) -> None:
@@ -67,7 +75,6 @@ async def prefill(db: SqliteDatabase, owners: list[int], per_owner: int) -> None
         await tx.executemany("INSERT INTO bench_posts VALUES (?)", [(p,) for p in posts])
         for start in range(0, len(owners), 10_000):
             chunk = owners[start : start + 10_000]
-            await tx.executemany("INSERT INTO timeline_sizes VALUES (?, ?)", [(o, per_owner) for o in chunk])
             await tx.execute(
                 "INSERT INTO timelines SELECT o.value, p.post_id, p.post_id % 1000003"
                 " FROM json_each(?) AS o, bench_posts AS p",
@@ -103,12 +110,28 @@ async def scenario(name: str, *, owners: int, page: int, cap: int, per_owner: in
                 await db.checkpoint()  # what the background task would copy back after the burst
                 return wall, cpu, time.perf_counter() - started
 
+            async def bare() -> float:
+                """The same rows, one executemany in one transaction: what writing them costs."""
+                post, author = int(ids.next_id()), int(ids.next_id())
+                rows = [(int(owner), post, author) for owner in followers]
+                wall = time.perf_counter()
+                async with db.write() as tx:
+                    await tx.executemany(
+                        "INSERT INTO timelines (owner, post_id, author_id) VALUES (?, ?, ?)", rows
+                    )
+                wall = time.perf_counter() - wall
+                await db.checkpoint()
+                return wall
+
             # unmeasured: a bulk-loaded table has full pages, so the first push splits nearly all of them
             await push()
-            measured = [await push() for _ in range(runs)]
-            sizes = await store.timeline_sizes(owners=followers[:1000])
-            expected = min(cap, per_owner + runs + 1)
-            assert set(sizes.values()) == {expected}, f"timelines hold {set(sizes.values())}, not {expected}"
+            await bare()
+            measured, bares = [], []
+            for _ in range(runs):  # alternating, so both meet the same table and the same machine
+                measured.append(await push())
+                bares.append(await bare())
+            window = await store.timeline(owner=followers[0], before=None, limit=cap + 10)
+            assert len(window) == min(cap, per_owner + 2 * runs + 2), f"the window holds {len(window)}"
         finally:
             await db.close()
     return Result(
@@ -120,20 +143,22 @@ async def scenario(name: str, *, owners: int, page: int, cap: int, per_owner: in
         push_seconds=[m[0] for m in measured],
         cpu_seconds=[m[1] for m in measured],
         checkpoint_seconds=[m[2] for m in measured],
+        bare_seconds=bares,
     )
 
 
 def report(result: Result) -> str:
     runs = " ".join(f"{s:.2f}" for s in result.push_seconds)
-    verdict = "ok" if result.median <= TARGET_SECONDS else "MISSED"
-    target = f"{verdict}: target well under 2 s, <= {TARGET_SECONDS} s"
+    bare = " ".join(f"{s:.2f}" for s in result.bare_seconds)
+    verdict = "ok" if result.ratio <= TARGET_RATIO else "MISSED"
+    target = f"{verdict}: target push <= {TARGET_RATIO}x executemany"
     if result.owners != TARGET_OWNERS:
-        target = f"the target is for {TARGET_OWNERS:,} timelines"
+        target += f" (the target is for {TARGET_OWNERS:,} timelines)"
     return (
-        f"  {result.scenario}: {result.median:.2f} s median to push one post to {result.owners:,} timelines"
-        f" [{target}]\n"
-        f"    runs {runs} s; cpu {statistics.median(result.cpu_seconds):.2f} s;"
-        f" WAL copied back after it in {statistics.median(result.checkpoint_seconds):.2f} s"
+        f"  {result.scenario}: push {result.median:.2f} s, executemany {statistics.median(result.bare_seconds):.2f} s"
+        f" (median), {result.ratio:.2f}x [{target}]\n"
+        f"    push runs {runs} s; executemany runs {bare} s; push cpu {statistics.median(result.cpu_seconds):.2f} s;"
+        f" WAL copied back after a push in {statistics.median(result.checkpoint_seconds):.2f} s"
     )
 
 

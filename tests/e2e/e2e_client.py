@@ -13,6 +13,7 @@ from gql.client import AsyncClientSession
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 from live_server import LiveServer
+from prometheus_client.parser import text_string_to_metric_families
 
 T = TypeVar("T")
 
@@ -87,3 +88,12 @@ async def eventually(
         if accept(value) or asyncio.get_running_loop().time() > deadline:
             return value
         await asyncio.sleep(0.05)
+
+
+def metric(exposition: str, sample: str, **labels: str) -> float:
+    """One sample's value from a /metrics page (0 when it has not been observed yet)."""
+    for family in text_string_to_metric_families(exposition):
+        for found in family.samples:
+            if found.name == sample and all(found.labels.get(k) == v for k, v in labels.items()):
+                return float(found.value)
+    return 0.0

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
 import signal
 from collections.abc import Awaitable, Iterable, Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any, TypeVar
 
 import pytest
 from conftest import e2e_settings
-from e2e_client import Murmur, eventually
+from e2e_client import Murmur, eventually, metric
 from live_server import LiveServer
 
 from devstack.cloud import CloudServers, MurmurProcesses, StoreNames, cloud_env, inherited_env, new_jwt_secret
@@ -220,8 +219,7 @@ async def bounded(calls: Iterable[Awaitable[T]], limit: int = 6) -> list[T]:
 
 
 def chunks_done(metrics: str) -> float:
-    found = re.search(r'^murmur_queue_messages_total\{lane="bulk",outcome="done"\} (\S+)$', metrics, re.M)
-    return float(found.group(1)) if found else 0.0
+    return metric(metrics, "murmur_queue_messages_total", lane="bulk", outcome="done")
 
 
 async def test_one_celebrity_post_is_fanned_out_by_all_three_worker_processes(cloud: MurmurProcesses) -> None:
