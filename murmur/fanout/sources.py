@@ -97,9 +97,7 @@ class Sources:
         return [found[key].decode() if key in found else f"uncached-{_token()}" for key in keys]
 
     async def _remember(self, key: str, authors: Sequence[UserId]) -> None:
-        await self._cache.add_many(
-            items={key: orjson.dumps([int(a) for a in authors])}, ttl_seconds=TTL_SECONDS
-        )
+        await self._cache.add_many(items={key: orjson.dumps(list(authors))}, ttl_seconds=TTL_SECONDS)
 
 
 def _token() -> str:
@@ -107,4 +105,5 @@ def _token() -> str:
 
 
 def _decode(data: bytes) -> list[UserId]:
-    return [UserId(str(i)) for i in orjson.loads(data)]
+    authors: list[UserId] = orjson.loads(data)  # kept as the id strings: no per-id conversion
+    return authors

@@ -124,13 +124,13 @@ class SqlitePostStore:
         limit: int,
         delivery: Delivery | None = None,
     ) -> list[Post]:
-        authors = known_ids(dict.fromkeys(author_ids))  # a repeated author would repeat posts
-        if limit <= 0 or not authors:
+        if limit <= 0 or not author_ids:
             return []
         bound = cursor_bound(before, field="before")
-        if len(authors) * limit <= WINDOW_FROM:
-            return await self._per_author(authors, bound, limit, delivery)
-        return await self._by_windows(authors, bound, limit, delivery)
+        if len(author_ids) * limit > WINDOW_FROM:
+            return await self._by_windows(set(author_ids), bound, limit, delivery)
+        authors = known_ids(dict.fromkeys(author_ids))  # a repeated author would repeat posts
+        return await self._per_author(authors, bound, limit, delivery) if authors else []
 
     async def _per_author(
         self, authors: list[int], bound: int, limit: int, delivery: Delivery | None
@@ -141,23 +141,25 @@ class SqlitePostStore:
         return [_post(row) for row in rows]
 
     async def _by_windows(
-        self, authors: list[int], bound: int, limit: int, delivery: Delivery | None
+        self, wanted: set[UserId], bound: int, limit: int, delivery: Delivery | None
     ) -> list[Post]:
         """Scan the newest posts of everyone in growing windows and keep the authors' ones;
         whatever the scan does not reach (the authors post rarely) comes from the
-        per-author query, below where the scan stopped. Exact either way."""
-        wanted, kind = set(authors), delivery.value if delivery else None
+        per-author query, below where the scan stopped. Exact either way. The authors stay
+        strings: parsing 5,000 of them would cost more than the scan (a malformed one
+        matches no stored author either way)."""
+        kind = delivery.value if delivery else None
         found: list[int] = []
         window, scanned = FIRST_WINDOW * limit, 0
         while len(found) < limit and scanned < WINDOW_SCAN_MAX:
             rows = await self._db.fetchall(_NEWEST, (bound, window))
-            found += [pid for pid, author, d in rows if author in wanted and (kind is None or d == kind)]
+            found += [pid for pid, author, d in rows if str(author) in wanted and (kind is None or d == kind)]
             if len(rows) < window:  # the oldest post was scanned: nothing more to find
                 break
             bound, scanned, window = rows[-1][0], scanned + window, window * 2
         else:
             if len(found) < limit:
-                rest = await self._per_author(authors, bound, limit - len(found), delivery)
+                rest = await self._per_author(known_ids(wanted), bound, limit - len(found), delivery)
                 return await self._load(found) + rest
         return await self._load(found[:limit])
 
