@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.routing import Route, WebSocketRoute
 
+from api import graphiql
 from api.body_limit import BodySizeLimit
 from api.graphql_view import GraphQLView
 from api.health import ROUTES
@@ -45,6 +46,7 @@ def create_app(settings: Settings, *, platform: Platform | None = None) -> FastA
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
             *ROUTES,
+            *(graphiql.routes() if settings.graphiql_enabled else []),
         ]
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)

@@ -25,6 +25,13 @@ def bearer_token(authorization: object) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def _authorization_param(params: dict[str, object]) -> object:
+    """The `authorization` entry of a connection_init payload, whatever its case: GraphiQL
+    copies its Headers pane into the payload as typed ("Authorization"), and HTTP header
+    names are case-insensitive, which clients carry over."""
+    return next((value for key, value in params.items() if key.lower() == "authorization"), None)
+
+
 class Context:
     """One per HTTP request; one per websocket connection (shared by its subscriptions)."""
 
@@ -61,8 +68,7 @@ class Context:
         return self.loaders
 
     def _authenticate(self) -> UserId | None:
-        params = self.connection_params or {}
-        token = bearer_token(params.get("authorization")) or bearer_token(
+        token = bearer_token(_authorization_param(self.connection_params or {})) or bearer_token(
             self.request.headers.get("authorization")
         )
         return self.platform.accounts.authenticate(token) if token else None

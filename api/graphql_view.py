@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from api import graphiql
 from api.context import Context
 
 if TYPE_CHECKING:
@@ -33,6 +34,9 @@ class GraphQLView(GraphQL[Context, None]):
         if self.platform is None:
             raise RuntimeError("the platform is not open: the app's lifespan has not run")
         return Context(platform=self.platform, request=request)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql.page()  # Murmur's own page and assets, not Strawberry's CDN one
 
     def encode_json(self, data: object) -> str:
         # text, not bytes: websocket frames must be text for graphql-transport-ws clients

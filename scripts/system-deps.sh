@@ -12,7 +12,8 @@ packages_for() {
     case "$1" in
         # redis-server: the Redis tests start their own (tests/servers), never the service;
         # iproute2 (ip): brings up loopback in the private network namespace FalkorDB runs in.
-        test) echo "redis-server iproute2" ;;
+        # chromium + chromium-driver: the GraphiQL browser test (Selenium, loopback only).
+        test) echo "redis-server iproute2 chromium chromium-driver" ;;
         bench) echo "wrk redis-server iproute2" ;;
         lint) echo "" ;;
         ci) echo "make" ;;
