@@ -7,12 +7,13 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 from starlette.routing import Route, WebSocketRoute
 
 from api import graphiql
 from api.body_limit import BodySizeLimit
 from api.graphql_view import GraphQLView
-from api.health import ROUTES
+from api.health import METRICS_ROUTE, ROUTES
 from api.runtime import Runtime
 from api.schema import build_schema
 from murmur.platform import Platform, open_platform
@@ -37,6 +38,10 @@ def create_app(settings: Settings, *, platform: Platform | None = None) -> FastA
             await runtime.start()
             view.platform = opened
             app.state.runtime = runtime
+            if settings.metrics_port is not None:
+                server, _ = start_http_server(settings.metrics_port, addr=settings.api.host)
+                stack.callback(server.shutdown)
+                log.info("metrics on http://%s:%d/metrics", settings.api.host, server.server_address[1])
             _log_start(settings)
             yield
 
@@ -46,6 +51,7 @@ def create_app(settings: Settings, *, platform: Platform | None = None) -> FastA
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
             *ROUTES,
+            *([METRICS_ROUTE] if settings.metrics_port is None else []),
             *(graphiql.routes() if settings.graphiql_enabled else []),
         ]
     )

@@ -6,27 +6,80 @@ import asyncio
 import contextlib
 import logging
 import signal
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
+from api.settings_errors import describe, variable
 from murmur.settings import Settings, Strategy
 
-app = typer.Typer(help="Murmur: social timelines over GraphQL.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Murmur: social timelines over GraphQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,  # plain help: "[env: ...]" stays visible and flags show as flags
+)
+
+
+def _help(text: str, field: str) -> str:
+    """An option's help with the MURMUR_* variable it stands for and its default."""
+    model: Any = Settings
+    *groups, name = field.split(".")
+    for group in groups:
+        model = model.model_fields[group].annotation
+    default = model.model_fields[name].default
+    shown = default.value if isinstance(default, Strategy) else default
+    return f"{text} [env: {variable(field.split('.'))}; default: {shown}]"
+
 
 DataDir = Annotated[
-    Path | None, typer.Option(help="Where the SQLite file lives (embedded profile). [env: MURMUR_DATA_DIR]")
+    Path | None, typer.Option(help=_help("Where the SQLite file lives (embedded profile).", "data_dir"))
 ]
 StrategyOption = Annotated[
-    Strategy | None, typer.Option("--strategy", help="Fan-out strategy. [env: MURMUR_FANOUT]")
+    Strategy | None, typer.Option("--strategy", help=_help("Fan-out strategy.", "fanout"))
 ]
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"murmur {version('murmur')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", help="Show Murmur's version and exit.", callback=_version, is_eager=True),
+    ] = False,
+) -> None:
+    """Murmur: social timelines over GraphQL. Every setting is a MURMUR_* variable (README)."""
 
 
 def build_settings(*, _model: type[Settings] = Settings, **overrides: Any) -> Settings:
-    """Environment first, then the options given on the command line."""
+    """Environment first, then the options given on the command line. A mistake is one line
+    per setting on stderr and exit code 2, as for a bad command-line flag."""
     given = {key: value for key, value in overrides.items() if value is not None}
-    return _model(**given)
+    try:
+        return _model(**given)
+    except ValidationError as exc:
+        for line in describe(exc):
+            typer.echo(f"murmur: {line}", err=True)
+        raise typer.Exit(2) from None
+
+
+def require_stores(settings: Settings) -> None:
+    """Exit with one line per store that cannot be reached, before opening anything."""
+    from api.preflight import unreachable
+
+    problems = asyncio.run(unreachable(settings))
+    for line in problems:
+        typer.echo(f"murmur: {line}", err=True)
+    if problems:
+        raise typer.Exit(1)
 
 
 def _logging() -> None:
@@ -35,16 +88,19 @@ def _logging() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind. [env: MURMUR_API__HOST]")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to bind. [env: MURMUR_API__PORT]")] = None,
+    host: Annotated[str | None, typer.Option(help=_help("Address to bind.", "api.host"))] = None,
+    port: Annotated[int | None, typer.Option(help=_help("Port to bind.", "api.port"))] = None,
     data_dir: DataDir = None,
     strategy: StrategyOption = None,
     no_seed: Annotated[
-        bool, typer.Option("--no-seed", help="Do not seed a demo world on first start.")
+        bool,
+        typer.Option(
+            "--no-seed", help="Do not seed a demo world on first start. [env: MURMUR_SEED__ENABLED=false]"
+        ),
     ] = False,
     workers: Annotated[
         int | None,
-        typer.Option(help="Fan-out workers inside the API process. [env: MURMUR_WORKERS__IN_PROCESS]"),
+        typer.Option(help=_help("Fan-out workers inside the API process.", "workers.in_process")),
     ] = None,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql), with fan-out workers in-process."""
@@ -63,6 +119,7 @@ def serve(
         seed={"enabled": False} if no_seed else None,
         workers={"in_process": workers} if workers is not None else None,
     )
+    require_stores(settings)
     uvicorn.run(
         create_app(settings),
         host=settings.api.host,
@@ -81,11 +138,11 @@ def serve(
 def worker(
     data_dir: DataDir = None,
     strategy: StrategyOption = None,
-    concurrency: Annotated[int, typer.Option(help="Consumers in this process.")] = 2,
+    concurrency: Annotated[int, typer.Option(help="Consumers in this process.", show_default=True)] = 2,
     http_port: Annotated[
         int | None,
         typer.Option(
-            help="Port of /healthz, /readyz and /metrics (0: any free one). [env: MURMUR_WORKERS__HTTP_PORT]"
+            help=_help("Port of /healthz, /readyz and /metrics (0: any free one).", "workers.http_port")
         ),
     ] = None,
 ) -> None:
@@ -106,6 +163,7 @@ def worker(
     settings = build_settings(
         data_dir=data_dir, fanout=strategy, workers=workers, _model=FanoutWorkerSettings
     )
+    require_stores(settings)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -145,6 +203,7 @@ def init() -> None:
 
     _logging()
     settings = build_settings(create_missing=True)
+    require_stores(settings)
 
     async def run() -> dict[str, bool]:
         backends = await open_backends(settings)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeAlias
 
 import strawberry
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
+from api.errors import unauthenticated
 from api.loaders import Loaders
-from murmur.domain import NotAuthenticated, UserId
+from murmur.domain import InvalidToken, NotAuthenticated, UserId
 from murmur.settings import Settings
 
 if TYPE_CHECKING:
@@ -43,6 +45,8 @@ class Context:
         self.loaders = Loaders(platform.backends)
         self._viewer: UserId | None = None
         self._authenticated = False
+        # a token was sent but cannot be used: answers that need a login say so
+        self.token_problem: InvalidToken | None = None
 
     @property
     def settings(self) -> Settings:
@@ -59,8 +63,13 @@ class Context:
     def require_viewer(self) -> UserId:
         viewer = self.viewer_id
         if viewer is None:
-            raise NotAuthenticated()
+            raise self.token_problem or NotAuthenticated()
         return viewer
+
+    def login_required(self, message: str) -> GraphQLError:
+        """The error for a field that needs a login: why the token failed, if one was sent."""
+        self.viewer_id  # noqa: B018 - verifies the token, setting token_problem
+        return unauthenticated(self.token_problem.message if self.token_problem else message)
 
     def fresh_loaders(self) -> Loaders:
         """Start over with empty DataLoaders (a long-lived subscription must not serve stale data)."""
@@ -71,7 +80,13 @@ class Context:
         token = bearer_token(_authorization_param(self.connection_params or {})) or bearer_token(
             self.request.headers.get("authorization")
         )
-        return self.platform.accounts.authenticate(token) if token else None
+        if not token:
+            return None
+        try:
+            return self.platform.accounts.authenticate(token)
+        except InvalidToken as problem:
+            self.token_problem = problem
+            return None
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

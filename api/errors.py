@@ -5,7 +5,8 @@
   error propagate and Strawberry's exception handlers (HANDLERS) turn it into the
   error type of the same name, wherever the field's union holds that type.
 - Bad requests that are not part of a result type (a malformed cursor, `first`
-  out of range, reading a timeline without logging in) raise `bad_request(...)`,
+  out of range) raise `bad_request(...)`, and fields that need a login
+  `unauthenticated(...)` (code UNAUTHENTICATED, saying why a token failed),
   a GraphQLError, which error masking leaves visible; so are domain errors
   raised where no union holds them. Anything else is masked.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
 from strawberry.types.field import StrawberryField
 
 from murmur import domain
@@ -28,6 +30,13 @@ class Error:
 @strawberry.federation.type(shareable=True)
 class NotAuthenticated(Error):
     pass
+
+
+@strawberry.federation.type(shareable=True)
+class InvalidToken(Error):
+    """The token sent is expired or not Murmur's: log in again."""
+
+    expired: bool
 
 
 @strawberry.federation.type(shareable=True)
@@ -70,12 +79,15 @@ class DomainErrorHandler:
     def handle(self, exception: domain.DomainError, *, field: StrawberryField, info: object) -> Error:
         if isinstance(exception, domain.InvalidInput):
             return InvalidInput(message=exception.message, field=exception.field)
+        if isinstance(exception, domain.InvalidToken):
+            return InvalidToken(message=exception.message, expired=exception.expired)
         return self.error_type(message=exception.message)
 
 
 HANDLERS = tuple(
     DomainErrorHandler(exception_type, error_type)
     for exception_type, error_type in (
+        (domain.InvalidToken, InvalidToken),  # before its parent, NotAuthenticated
         (domain.NotAuthenticated, NotAuthenticated),
         (domain.InvalidInput, InvalidInput),
         (domain.UsernameTaken, UsernameTaken),
@@ -90,6 +102,32 @@ HANDLERS = tuple(
 def bad_request(message: str) -> GraphQLError:
     """An error the client caused and should see (never masked)."""
     return GraphQLError(message, extensions={"code": "BAD_REQUEST"})
+
+
+def unauthenticated(message: str) -> GraphQLError:
+    """A field that needs a login was asked for without a usable token: log in (again)."""
+    return GraphQLError(message, extensions={"code": "UNAUTHENTICATED"})
+
+
+UNAVAILABLE_MESSAGE = "A store Murmur needs is unavailable; try again shortly."
+
+
+class MaskUnexpected(MaskErrors):
+    """Strawberry's masking, with one kind of failure told apart: a store that cannot be
+    reached (RetryableStoreError: down, timing out, throttling) answers code UNAVAILABLE,
+    retryable, instead of "Unexpected error." Its details (addresses, driver text) stay out."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if isinstance(error.original_error, domain.RetryableStoreError):
+            return GraphQLError(
+                message=UNAVAILABLE_MESSAGE,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "UNAVAILABLE", "retryable": True},
+            )
+        return super().anonymise_error(error)
 
 
 def should_mask(error: GraphQLError) -> bool:

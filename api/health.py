@@ -9,6 +9,10 @@ from starlette.routing import Route
 
 from api.runtime import Runtime
 
+# Redis holds the cache, hot timelines and live events: without it every answer still comes
+# from the stores (slower, and subscriptions wait), so the API stays in service, degraded.
+OPTIONAL = frozenset({"RedisConnection"})
+
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
@@ -19,13 +23,15 @@ async def readyz(request: Request) -> Response:
     if runtime is None:
         return JSONResponse({"ready": False, "waiting_for": ["startup"]}, status_code=503)
     stores = await runtime.platform.backends.ping()
-    waiting_for = [name for name, answers in stores.items() if not answers]
+    waiting_for = [name for name, answers in stores.items() if not answers and name not in OPTIONAL]
+    degraded = [name for name, answers in stores.items() if not answers and name in OPTIONAL]
     if not runtime.seeded:
         waiting_for.append("seed")
     body = {
         "ready": not waiting_for,
         "waiting_for": waiting_for,
-        "stores": stores,
+        "degraded": degraded,
+        "stores": {name: "up" if answers else "down" for name, answers in stores.items()},
         "seed": runtime.seed.value,
     }
     return JSONResponse(body, status_code=503 if waiting_for else 200)
@@ -39,5 +45,6 @@ async def metrics(request: Request) -> Response:
 ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
 ]
+# on the API port only when no metrics port is set (development): see Settings.metrics_port
+METRICS_ROUTE = Route("/metrics", metrics, methods=["GET"])

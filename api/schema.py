@@ -15,7 +15,7 @@ from functools import partial
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -61,7 +61,7 @@ def extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[], 
     cache = DocumentCache.for_settings(settings.api, introspection=settings.introspection_enabled)
     return [
         OperationMetrics,
-        partial(MaskErrors, should_mask_error=errors.should_mask),
+        partial(errors.MaskUnexpected, should_mask_error=errors.should_mask),
         partial(CachedValidation, cache=cache),
     ]
 

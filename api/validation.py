@@ -9,6 +9,7 @@ parse option (tokens), so their verdicts are cached along with everything else.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -21,14 +22,19 @@ from strawberry.schema.schema import validate_document
 
 from murmur.settings import ApiSettings
 
+# graphql-core's hint after a misspelt field, argument or type name
+_SUGGESTION = re.compile(r"\s*Did you mean .*\?$", re.DOTALL)
 # distinct query texts remembered; a client sending endless new texts only evicts
 CACHE_SIZE = 256
 
 
 class DocumentCache:
-    def __init__(self, *, rules: tuple[type[ASTValidationRule], ...], max_tokens: int) -> None:
+    def __init__(
+        self, *, rules: tuple[type[ASTValidationRule], ...], max_tokens: int, suggestions: bool = True
+    ) -> None:
         self.rules = (*specified_rules, *rules)
         self.max_tokens = max_tokens
+        self.suggestions = suggestions
         self.parse = lru_cache(maxsize=CACHE_SIZE)(self._parse)
         self.validate = lru_cache(maxsize=CACHE_SIZE)(self._validate)
 
@@ -40,13 +46,18 @@ class DocumentCache:
         ]
         if not introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
-        return cls(rules=tuple(rules), max_tokens=api.max_tokens)
+        # with introspection off the schema is not public: "Did you mean 'viewer'?" would leak it
+        return cls(rules=tuple(rules), max_tokens=api.max_tokens, suggestions=introspection)
 
     def _parse(self, query: str) -> DocumentNode:
         return parse(query, max_tokens=self.max_tokens)
 
     def _validate(self, schema: GraphQLSchema, query: str) -> tuple[GraphQLError, ...]:
-        return tuple(validate_document(schema, self.parse(query), self.rules))
+        found = tuple(validate_document(schema, self.parse(query), self.rules))
+        if not self.suggestions:
+            for error in found:
+                error.message = _SUGGESTION.sub("", error.message)
+        return found
 
 
 class CachedValidation(SchemaExtension):

@@ -80,7 +80,8 @@ class Accounts:
         )
         return await self._users.update_profile(user_id=user_id, update=update)
 
-    def authenticate(self, token: str) -> UserId | None:
+    def authenticate(self, token: str) -> UserId:
+        """The user the token names; InvalidToken when it is expired or not Murmur's."""
         return self._tokens.verify(token)
 
     def _clean_display_name(self, display_name: str) -> str:

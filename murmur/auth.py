@@ -10,7 +10,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from murmur.domain import UserId
+from murmur.domain import InvalidToken, UserId
 
 _ISSUER = "murmur"
 
@@ -47,13 +47,17 @@ class Tokens:
         claims = {"sub": user_id, "iat": now, "exp": now + self.ttl_seconds, "iss": _ISSUER}
         return jwt.encode(claims, self.secret, algorithm="HS256")
 
-    def verify(self, token: str) -> UserId | None:
-        """The user a valid, unexpired token names; None for anything else."""
+    def verify(self, token: str) -> UserId:
+        """The user a valid, unexpired token names; InvalidToken for anything else."""
         try:
             claims = jwt.decode(
                 token, self.secret, algorithms=["HS256"], issuer=_ISSUER, options={"require": ["exp", "sub"]}
             )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken(expired=True) from None
         except jwt.PyJWTError:
-            return None
+            raise InvalidToken(expired=False) from None
         subject = claims.get("sub")
-        return UserId(subject) if isinstance(subject, str) and subject.isdigit() else None
+        if not (isinstance(subject, str) and subject.isdigit()):
+            raise InvalidToken(expired=False)
+        return UserId(subject)

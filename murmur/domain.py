@@ -12,6 +12,7 @@ Errors::
     MurmurError                     anything the core raises on purpose
     ├── DomainError                 expected; shown to the client as a typed result
     │   ├── NotAuthenticated
+    │   │   └── InvalidToken        a token was sent but is expired or not Murmur's
     │   ├── InvalidInput            bad body, username, password, profile field
     │   ├── UsernameTaken
     │   ├── InvalidCredentials
@@ -168,6 +169,17 @@ class DomainError(MurmurError):
 class NotAuthenticated(DomainError):
     def __init__(self, message: str = "You must be logged in to do that.") -> None:
         super().__init__(message)
+
+
+class InvalidToken(NotAuthenticated):
+    """A token was sent but cannot be used: expired, or not one Murmur signed (forged, altered,
+    `alg=none`, malformed). Unlike sending none, the client should log in again."""
+
+    def __init__(self, *, expired: bool) -> None:
+        self.expired = expired
+        super().__init__(
+            "Your token has expired: log in again." if expired else "Your token is not valid: log in again."
+        )
 
 
 @dataclass

@@ -14,10 +14,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from murmur.domain import NODES
+
+PRODUCTION_METRICS_PORT = 9090
 
 
 class Strategy(StrEnum):
@@ -48,6 +50,9 @@ class ApiSettings(BaseModel):
     max_tokens: int = Field(default=2000, ge=50)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_page_size: int = Field(default=100, ge=1)
+    # /metrics on a port of its own, not the public API port (None: on the API port in
+    # development, on 9090 in production, so the public port never serves it there)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # None: on unless environment is production
     introspection: bool | None = None
     graphiql: bool | None = None
@@ -109,12 +114,12 @@ class AwsSettings(BaseModel):
     fanout_bulk_queue: str = "murmur-fanout-bulk.fifo"
     fanout_dead_letter_queue: str = "murmur-fanout-dlq.fifo"
 
-    @model_validator(mode="after")
-    def _fifo_queues(self) -> Self:
-        for name in (self.fanout_queue, self.fanout_bulk_queue, self.fanout_dead_letter_queue):
-            if not name.endswith(".fifo"):
-                raise ValueError(f"SQS queue {name!r}: Murmur's fan-out queues are FIFO queues (.fifo)")
-        return self
+    @field_validator("fanout_queue", "fanout_bulk_queue", "fanout_dead_letter_queue")
+    @classmethod
+    def _fifo_queue(cls, name: str) -> str:
+        if not name.endswith(".fifo"):
+            raise ValueError("Murmur's fan-out queues are SQS FIFO queues: the name must end in .fifo")
+        return name
 
 
 class RedisSettings(BaseModel):
@@ -212,6 +217,13 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def metrics_port(self) -> int | None:
+        """Where /metrics is served apart from the API; None: on the API port itself."""
+        if self.api.metrics_port is not None:
+            return self.api.metrics_port
+        return PRODUCTION_METRICS_PORT if self.production else None
 
     @property
     def introspection_enabled(self) -> bool:

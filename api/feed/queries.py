@@ -39,7 +39,7 @@ class FeedQuery:
         context = info.context
         viewer = context.viewer_id
         if viewer is None:
-            raise bad_request("Log in to read your timeline.")
+            raise context.login_required("Log in to read your timeline.")
         limit = page_size(first, maximum=context.settings.api.max_page_size)
         feed = context.platform.feed
         after_id, start = _resume_after(after, feed.cap)

@@ -16,7 +16,6 @@ import strawberry
 
 from api.context import Info
 from api.entities import present
-from api.errors import bad_request
 from api.feed.types import Post, TimelineEvent, TimelineEventKind
 from murmur.domain import PostId, UserId
 from murmur.events import codec
@@ -77,5 +76,5 @@ class FeedSubscription:
     async def timeline_events(self, info: Info) -> AsyncGenerator[TimelineEvent, None]:
         viewer = info.context.viewer_id
         if viewer is None:
-            raise bad_request("Log in to follow your timeline.")
+            raise info.context.login_required("Log in to follow your timeline.")
         return _events(info, viewer)

@@ -8,12 +8,13 @@ import strawberry
 
 from api.context import Info
 from api.entities import parse_id, present
-from api.errors import CannotFollowSelf, NotAuthenticated, NotFound
+from api.errors import CannotFollowSelf, InvalidToken, NotAuthenticated, NotFound
 from api.graph.types import FollowPayload, User
 from murmur import domain
 
 FollowResult = Annotated[
-    FollowPayload | NotAuthenticated | NotFound | CannotFollowSelf, strawberry.union("FollowResult")
+    FollowPayload | NotAuthenticated | InvalidToken | NotFound | CannotFollowSelf,
+    strawberry.union("FollowResult"),
 ]
 
 

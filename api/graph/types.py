@@ -90,6 +90,9 @@ async def _user_page(
         graph_cursor, skip = str(stored) or None, int(skip_part)
         if not 0 <= skip <= maximum:  # no edge cursor skips more than a page
             raise bad_request("Invalid cursor: pass a cursor this list returned.")
+    if limit == 0:  # an empty page that still says whether anything follows
+        probe = await read(user_id=user_id, after=graph_cursor, limit=skip + 1)
+        return connection((), has_next=len(probe.items) > skip, has_previous=after is not None)
     page = await read(user_id=user_id, after=graph_cursor, limit=skip + limit)
     ids = page.items[skip : skip + limit]
     users = await info.context.loaders.users.load_many(ids)

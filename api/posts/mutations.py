@@ -8,13 +8,16 @@ import strawberry
 
 from api.context import Info
 from api.entities import parse_id, present
-from api.errors import InvalidInput, NotAuthenticated, NotFound, NotPostAuthor
+from api.errors import InvalidInput, InvalidToken, NotAuthenticated, NotFound, NotPostAuthor
 from api.posts.types import DeletePostPayload, Post, PostPayload
 from murmur import domain
 
-PostResult = Annotated[PostPayload | NotAuthenticated | InvalidInput, strawberry.union("PostResult")]
+PostResult = Annotated[
+    PostPayload | NotAuthenticated | InvalidToken | InvalidInput, strawberry.union("PostResult")
+]
 DeletePostResult = Annotated[
-    DeletePostPayload | NotAuthenticated | NotFound | NotPostAuthor, strawberry.union("DeletePostResult")
+    DeletePostPayload | NotAuthenticated | InvalidToken | NotFound | NotPostAuthor,
+    strawberry.union("DeletePostResult"),
 ]
 
 

@@ -8,14 +8,22 @@ import strawberry
 
 from api.context import Info
 from api.entities import present
-from api.errors import InvalidCredentials, InvalidInput, NotAuthenticated, NotFound, UsernameTaken
+from api.errors import (
+    InvalidCredentials,
+    InvalidInput,
+    InvalidToken,
+    NotAuthenticated,
+    NotFound,
+    UsernameTaken,
+)
 from api.users.types import AuthPayload, ProfilePayload, User
 
 AuthResult = Annotated[
     AuthPayload | InvalidInput | UsernameTaken | InvalidCredentials, strawberry.union("AuthResult")
 ]
 ProfileResult = Annotated[
-    ProfilePayload | NotAuthenticated | InvalidInput | NotFound, strawberry.union("ProfileResult")
+    ProfilePayload | NotAuthenticated | InvalidToken | InvalidInput | NotFound,
+    strawberry.union("ProfileResult"),
 ]
 
 

@@ -18,6 +18,8 @@ class UsersQuery:
     async def viewer(self, info: Info) -> User | None:
         viewer = info.context.viewer_id
         if viewer is None:
+            if info.context.token_problem is not None:  # a token was sent: say it failed, not "nobody"
+                raise info.context.login_required("")
             return None
         return present(User, await info.context.loaders.users.load(viewer))
 

@@ -153,9 +153,10 @@ class Feed:
         which sits at position `start` - 1; the timeline ends at the cap."""
         if after is None:
             await self._returning(viewer)
-        limit = min(first, self.cap - start)
-        if limit <= 0:
+        if start >= self.cap:  # the timeline ends at the cap
             return TimelinePage(post_ids=[], start=start, has_next=False)
+        # first: 0 still reads one entry: hasNextPage says whether the timeline has any
+        limit = min(first, self.cap - start)
         post_ids = await self.strategy.read(viewer=viewer, before=after, limit=limit + 1)
         has_next = len(post_ids) > limit and start + limit < self.cap
         return TimelinePage(post_ids=post_ids[:limit], start=start, has_next=has_next)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from murmur.storage.base import (
@@ -15,6 +17,8 @@ from murmur.storage.base import (
     TimelineStore,
     UserStore,
 )
+
+PING_SECONDS = 2.0
 
 
 @dataclass
@@ -35,16 +39,17 @@ class Backends:
         for resource in reversed(self.resources):
             await resource.close()
 
-    async def ping(self) -> dict[str, bool]:
-        """Which resources answer (readiness)."""
-        results: dict[str, bool] = {}
-        for resource in self.resources:
-            ping = getattr(resource, "ping", None)
-            if ping is None:
-                continue
+    async def ping(self, *, within: float = PING_SECONDS) -> dict[str, bool]:
+        """Which resources answer (readiness), all asked at once; one that does not answer
+        `within` seconds counts as down, so a hung store cannot hang a probe."""
+        pinged = [(type(r).__name__, ping) for r in self.resources if (ping := getattr(r, "ping", None))]
+
+        async def answers(ping: Callable[[], Awaitable[object]]) -> bool:
             try:
-                await ping()
-                results[type(resource).__name__] = True
+                await asyncio.wait_for(ping(), within)
             except Exception:
-                results[type(resource).__name__] = False
-        return results
+                return False
+            return True
+
+        found = await asyncio.gather(*(answers(ping) for _, ping in pinged))
+        return {name: ok for (name, _), ok in zip(pinged, found, strict=True)}

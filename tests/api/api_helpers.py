@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import strawberry
+from fastapi import FastAPI
 from starlette.requests import Request
 
+from api.app import create_app
 from api.context import Context
-from murmur.platform import Platform
+from murmur.platform import Platform, open_platform
 from murmur.settings import Settings
 from workers.drain import drain
 
@@ -65,3 +70,15 @@ class Client:
     async def settle(self) -> None:
         """Let fan-out converge (the tests run no background workers)."""
         await drain(self.platform)
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The ASGI app over a fresh platform, its lifespan running, and an HTTP client for it."""
+    async with open_platform(settings) as platform:
+        app = create_app(settings, platform=platform)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://murmur") as http,
+        ):
+            yield app, http

@@ -13,27 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import make_settings
+from api_helpers import make_settings, running_app
 
 from api import graphiql
-from api.app import create_app
-from murmur.platform import open_platform
-
-
-async def _http(tmp_path: Path, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(tmp_path, **overrides)
-    async with open_platform(settings) as platform:
-        app = create_app(settings, platform=platform)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://murmur") as http,
-        ):
-            yield http
 
 
 @pytest.fixture
 async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _http(tmp_path):
+    async with running_app(make_settings(tmp_path)) as (_, client):
         yield client
 
 
@@ -68,6 +55,6 @@ async def test_nothing_else_is_served(http: httpx.AsyncClient, path: str) -> Non
 
 
 async def test_no_graphiql_when_it_is_off(tmp_path: Path) -> None:
-    async for http in _http(tmp_path, api={"graphiql": False}):
+    async with running_app(make_settings(tmp_path, api={"graphiql": False})) as (_, http):
         assert (await http.get("/graphql", headers={"Accept": "text/html"})).status_code != 200
         assert (await http.get("/graphiql/assets/graphiql.min.js")).status_code == 404

@@ -8,7 +8,8 @@ import pytest
 from api_helpers import Client, make_settings
 
 from api.schema import build_schema
-from murmur.platform import Platform
+from murmur.domain import RetryableStoreError
+from murmur.platform import Platform, open_platform
 
 
 def nested(depth: int) -> str:
@@ -62,17 +63,35 @@ async def test_production_turns_introspection_off(tmp_path: Path, platform: Plat
     assert result.errors is not None
 
 
-async def test_unexpected_errors_are_masked(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("failure", "answer"),
+    [
+        (RuntimeError("database password is hunter2"), ("Unexpected error.", {})),
+        (
+            RetryableStoreError("Bolt: connection to 10.0.0.5:8182 refused"),
+            (
+                "A store Murmur needs is unavailable; try again shortly.",
+                {"code": "UNAVAILABLE", "retryable": True},
+            ),
+        ),
+    ],
+    ids=["unexpected", "store-outage"],
+)
+async def test_failures_are_masked_and_outages_say_so(
+    client: Client, monkeypatch: pytest.MonkeyPatch, failure: Exception, answer: tuple[str, object]
+) -> None:
     token, _ = await client.register("victim")
 
     async def broken(**_: object) -> None:
-        raise RuntimeError("database password is hunter2")
+        raise failure
 
     monkeypatch.setattr(client.platform.feed, "home_timeline", broken)
     result = await client.execute("{ timeline { edges { cursor } } }", token)
     assert result.errors is not None
-    assert [error.message for error in result.errors] == ["Unexpected error."]
-    assert "hunter2" not in str(result.errors[0].formatted)
+    assert [(e.message, e.extensions) for e in result.errors] == [answer]
+    assert "hunter2" not in str(result.errors[0].formatted) and "10.0.0.5" not in str(
+        result.errors[0].formatted
+    )
 
 
 async def test_bad_requests_stay_visible(client: Client) -> None:
@@ -81,3 +100,24 @@ async def test_bad_requests_stay_visible(client: Client) -> None:
     assert result.errors is not None
     assert result.errors[0].message.startswith("Invalid cursor")
     assert result.errors[0].extensions == {"code": "BAD_REQUEST"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ viewr { id } }",
+        "{ viewer { usernme } }",
+        '{ user(usrname: "x") { id } }',
+        "query($x: Strin) { viewer { id } }",
+    ],
+)
+async def test_production_suggests_no_names(tmp_path: Path, query: str) -> None:
+    """With introspection off, a misspelling gets no "Did you mean …?": it would leak the schema."""
+    production = make_settings(tmp_path, environment="production", auth={"jwt_secret": "p" * 40})
+    async with open_platform(production) as platform:
+        locked = await Client(build_schema(production), platform).execute(query)
+    assert locked.errors is not None
+    assert all("Did you mean" not in e.message for e in locked.errors), [e.message for e in locked.errors]
+    async with open_platform(make_settings(tmp_path / "dev")) as platform:
+        open_ = await Client(build_schema(make_settings(tmp_path / "dev")), platform).execute(query)
+    assert open_.errors is not None and any("Did you mean" in e.message for e in open_.errors)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import pytest
-from api_helpers import Client
+from api_helpers import Client, make_settings, running_app
 from graphql import parse
 from prometheus_client import REGISTRY
 
 from api import observability
 from api.observability import operation_labels
+from murmur import settings as settings_module
+from tests.servers._process import free_port
 
 
 def count(operation: str, kind: str) -> float:
@@ -53,3 +58,23 @@ async def test_core_and_api_metrics_share_the_default_registry(client: Client) -
     await client.register("counted")
     names = {metric.name for metric in REGISTRY.collect()}
     assert {"murmur_graphql_request_duration_seconds", "murmur_store_operations"} <= names
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+async def test_production_serves_metrics_only_on_their_own_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, explicit: bool
+) -> None:
+    port = free_port()
+    if not explicit:  # production's default port, moved to a free one for the test
+        monkeypatch.setattr(settings_module, "PRODUCTION_METRICS_PORT", port)
+    production = make_settings(
+        tmp_path,
+        environment="production",
+        auth={"jwt_secret": "m" * 40},
+        api={"metrics_port": port} if explicit else {},
+    )
+    async with running_app(production) as (_, public):
+        assert (await public.get("/metrics")).status_code == 404
+        async with httpx.AsyncClient() as scraper:
+            scraped = await scraper.get(f"http://127.0.0.1:{port}/metrics")
+        assert scraped.status_code == 200 and "murmur_store_operations_total" in scraped.text

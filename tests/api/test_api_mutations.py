@@ -69,10 +69,10 @@ async def test_account_errors(client: Client, mutation: str, expected: str, fiel
         'updateProfile(bio: "hi")',
     ],
 )
-@pytest.mark.parametrize("token", [None, "not-a-token"])
-async def test_writes_need_a_login(client: Client, mutation: str, token: str | None) -> None:
+@pytest.mark.parametrize(("token", "error"), [(None, "NotAuthenticated"), ("not-a-token", "InvalidToken")])
+async def test_writes_need_a_login(client: Client, mutation: str, token: str | None, error: str) -> None:
     payload = await typename(client, f"mutation {{ {mutation} {ERROR} }}", token)
-    assert payload["__typename"] == "NotAuthenticated"
+    assert payload["__typename"] == error
 
 
 @pytest.mark.parametrize(

@@ -149,12 +149,28 @@ async def test_first_is_bounded(client: Client, first: int) -> None:
         assert result.errors[0].message == "`first` must be between 0 and 100."
 
 
-async def test_first_zero_is_an_empty_page(client: Client) -> None:
-    token, _ = await client.register("reader")
+async def test_first_zero_is_an_empty_page_that_knows_what_follows(client: Client) -> None:
+    token, user_id = await client.register("reader")
+    for q in (FIRST_ZERO, FOLLOWERS_FIRST_ZERO):
+        empty = await client.data(q, token, id=user_id)
+        assert [c["pageInfo"]["hasNextPage"] for c in _connections(empty)] == [False], q
+    follower, _ = await client.register("follower")
+    await client.data("mutation($id: ID!) { follow(userId: $id) { __typename } }", follower, id=user_id)
     await post(client, token, "one")
     await client.settle()
-    data = await client.data(TIMELINE, token, first=0)
-    assert data["timeline"]["edges"] == []
+    for q in (FIRST_ZERO, FOLLOWERS_FIRST_ZERO):
+        data = await client.data(q, token, id=user_id)
+        assert [(c["edges"], c["pageInfo"]["hasNextPage"]) for c in _connections(data)] == [([], True)], q
+
+
+FIRST_ZERO = "query { timeline(first: 0) { edges { cursor } pageInfo { hasNextPage } } }"
+FOLLOWERS_FIRST_ZERO = (
+    "query($id: ID!) { user(id: $id) { followers(first: 0) { edges { cursor } pageInfo { hasNextPage } } } }"
+)
+
+
+def _connections(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [data["timeline"]] if "timeline" in data else [data["user"]["followers"]]
 
 
 async def test_timeline_needs_a_login(client: Client) -> None:

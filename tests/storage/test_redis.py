@@ -775,3 +775,55 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+async def test_readiness_shows_redis_down_as_degraded_not_unready(
+    private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    """Redis is optional: without it the API still answers from the stores, so /readyz stays
+    200 and names it as degraded; a frozen Redis cannot hang the probe either."""
+    import httpx
+
+    from api.app import create_app
+    from murmur.platform import open_platform
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        seed={"enabled": False},
+        workers={"in_process": 0},
+        stores={"cache": "redis", "bus": "redis"},
+        redis={"url": private_redis.url},
+    )
+    async with open_platform(settings) as platform:
+        app = create_app(settings, platform=platform)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://murmur") as http,
+        ):
+            up = await http.get("/readyz")
+            assert (up.status_code, up.json()["stores"], up.json()["degraded"]) == (
+                200,
+                {"SqliteDatabase": "up", "RedisConnection": "up"},
+                [],
+            )
+            for trouble in (signal.SIGSTOP, None):  # frozen, then gone
+                if trouble is None:
+                    private_redis.signal(signal.SIGCONT)
+                    private_redis.stop()
+                else:
+                    private_redis.signal(trouble)
+                started = time.monotonic()
+                down = await http.get("/readyz")
+                assert time.monotonic() - started < 5
+                assert (
+                    down.status_code,
+                    down.json()["stores"]["RedisConnection"],
+                    down.json()["degraded"],
+                ) == (
+                    200,
+                    "down",
+                    ["RedisConnection"],
+                )
+                # and the API answers from the stores meanwhile
+                answer = await http.post("/graphql", json={"query": '{ user(username: "nobody") { id } }'})
+                assert answer.json() == {"data": {"user": None}}
