@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import FrameType
@@ -31,9 +30,11 @@ from devstack.cloud import (
     new_jwt_secret,
 )
 from tests.servers._process import Launch, ServerStartError
+from tests.servers._reaper import temp_dir
 from tests.servers.servers import launch_bolt, launch_mongo, launch_moto, launch_redis
 
 SERVER_TIMEOUT_SECONDS = 60.0
+PROGRESS_EVERY_SECONDS = 10.0
 # the API seeds a demo world on first start and is ready only after it
 READY_TIMEOUT_SECONDS = 600.0
 
@@ -93,6 +94,7 @@ class _SeedProgress:
     def __init__(self, log_path: Path) -> None:
         self._log_path = log_path
         self._offset = 0
+        self._started = self._said = time.monotonic()
 
     def __call__(self) -> None:
         try:
@@ -100,14 +102,20 @@ class _SeedProgress:
                 log.seek(self._offset)
                 lines = log.read().splitlines(keepends=True)
         except OSError:
-            return
+            lines = []
         for line in lines:
             if not line.endswith(b"\n"):
                 break  # half-written: read it whole next time
             self._offset += len(line)
             text = line.decode(errors="replace").rstrip()
             if " murmur.seed: " in text:
-                _say("  " + text.split(" murmur.seed: ", 1)[1])
+                self._echo("  " + text.split(" murmur.seed: ", 1)[1])
+        if time.monotonic() - self._said >= PROGRESS_EVERY_SECONDS:  # never silent for long
+            self._echo(f"  still seeding the demo world ({time.monotonic() - self._started:.0f} s so far) ...")
+
+    def _echo(self, text: str) -> None:
+        _say(text)
+        self._said = time.monotonic()
 
 
 def _banner(murmur: MurmurProcesses, env_file: Path, shared: dict[str, str], seconds: float) -> None:
@@ -134,7 +142,7 @@ def run(port: int) -> int:
         _say(f"make stack: {HOST}:{port} is taken; choose another port with STACK_PORT=...")
         return 1
     started = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix="murmur-stack-"))
+    workdir = temp_dir("murmur-stack-")
     launches: list[Launch[Any]] = []
     murmur: MurmurProcesses | None = None
     failed = True

@@ -46,9 +46,11 @@ def require_executable(name: str, path: str | None, hint: str) -> str:
     return path
 
 
-# Servers die with pytest even when it is killed (SIGKILL, a timeout's os._exit), so a
-# broken run leaves no stray server behind; the normal stop is still terminate/kill.
-_DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
+# Servers die with pytest (or `make stack`) even when it is killed (SIGKILL, a timeout's
+# os._exit), so a broken run leaves no stray process behind. SIGKILL, not SIGTERM: the
+# stores die together, so a graceful drain would only log failures for half a minute.
+# The normal stop is still terminate, then kill.
+_DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
 
 
 @dataclass

@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._process import Launch, ServerProcess, ServerStartError, free_port, require_executable, spawn
+from ._reaper import temp_dir
 
 HOST = "127.0.0.1"
 SCRIPTS = Path(sysconfig.get_path("scripts"))  # console scripts of the venv running pytest
@@ -121,7 +121,7 @@ class BoltServer:
 
 
 def _workdir(name: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f"murmur-test-{name}-"))
+    return temp_dir(f"murmur-test-{name}-")
 
 
 def _tcp_accepts(port: int) -> bool:
