@@ -40,6 +40,7 @@ stack: bootstrap
 # conftest or path must not pass CI), so only 0 passes.
 test: bootstrap
 	@scripts/system-deps.sh test
+	@scripts/npm-deps.sh
 	@rc=0; $(UV_RUN) pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing" >&2; fi; \
 	exit $$rc

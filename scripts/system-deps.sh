@@ -13,7 +13,8 @@ packages_for() {
         # redis-server: the Redis tests start their own (tests/servers), never the service;
         # iproute2 (ip): brings up loopback in the private network namespace FalkorDB runs in.
         # chromium + chromium-driver: the GraphiQL browser test (Selenium, loopback only).
-        test) echo "redis-server iproute2 chromium chromium-driver" ;;
+        # nodejs (with its npm): the GraphQL over HTTP audit (scripts/npm-deps.sh).
+        test) echo "redis-server iproute2 chromium chromium-driver nodejs" ;;
         bench) echo "wrk redis-server iproute2" ;;
         lint) echo "" ;;
         ci) echo "make" ;;
