@@ -14,6 +14,7 @@ from api import graphiql
 from api.body_limit import BodySizeLimit
 from api.graphql_view import GraphQLView
 from api.health import METRICS_ROUTE, ROUTES
+from api.rate_limit import RateLimitMiddleware
 from api.runtime import Runtime
 from api.schema import build_schema
 from murmur.platform import Platform, open_platform
@@ -56,6 +57,8 @@ def create_app(settings: Settings, *, platform: Platform | None = None) -> FastA
         ]
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    if settings.rate_limit.enabled:  # outermost: a request over its limit costs nothing more
+        app.add_middleware(RateLimitMiddleware, settings=settings)
     return app
 
 

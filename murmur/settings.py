@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Self
 
+from limits import parse
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -56,6 +57,28 @@ class ApiSettings(BaseModel):
     # None: on unless environment is production
     introspection: bool | None = None
     graphiql: bool | None = None
+
+
+class RateLimitSettings(BaseModel):
+    """Requests to /graphql per logged-in user and per client address, in limits' notation
+    ("100/second", "6000/minute"). Kept in process on the embedded profile, in Redis when
+    Redis is the cache (shared by every API pod). Generous: they stop floods, not users."""
+
+    enabled: bool = True
+    per_user: str = "6000/minute"
+    per_ip: str = "30000/minute"
+    # behind a load balancer (an ALB) the client's address is the first X-Forwarded-For
+    # entry; only trust it when the API is reachable through that balancer alone
+    trust_forwarded_for: bool = False
+
+    @field_validator("per_user", "per_ip")
+    @classmethod
+    def _a_rate(cls, rate: str) -> str:
+        try:
+            parse(rate)
+        except ValueError:
+            raise ValueError('a rate like "100/second" or "6000/minute"') from None
+        return rate
 
 
 class WorkerSettings(BaseModel):
@@ -195,6 +218,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     api: ApiSettings = ApiSettings()
     workers: WorkerSettings = WorkerSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
     seed: SeedSettings = SeedSettings()
     stores: StoreChoice = StoreChoice()
     mongo: MongoSettings = MongoSettings()
