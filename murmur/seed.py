@@ -8,6 +8,8 @@ through fan-out and ends in the same state.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from murmur.auth import Passwords
-from murmur.domain import Post, PostId, User, UserId
+from murmur.domain import IdTaken, Post, PostId, StoreError, User, UserId, UsernameTaken
 from murmur.events import codec
 from murmur.platform import Platform
 from murmur.socialgraph import Tier, follow_edges, tiers_of
@@ -58,74 +60,144 @@ class SeedReport:
     demo_password: str
 
 
-async def seed_if_empty(platform: Platform) -> SeedReport | None:
-    """Seed the demo world unless the store already holds users."""
-    if await platform.backends.users.count_users() > 0:
-        return None
-    return await seed_demo_world(platform, seed=7)
+SEED = 7
+RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0
 
 
-async def seed_demo_world(platform: Platform, *, seed: int) -> SeedReport:
+async def seed_if_empty(
+    platform: Platform, *, retry_first: float = RETRY_FIRST_SECONDS, retry_max: float = RETRY_MAX_SECONDS
+) -> SeedReport | None:
+    """Seed the demo world unless the store already holds users. A store failing part-way
+    (down, restarting) pauses the seeding, which then resumes the same plan where it
+    stopped, waiting longer after each failure, for as long as the process runs."""
+    plan: SeedPlan | None = None
+    wait = retry_first
+    while True:
+        try:
+            if plan is None:
+                if await platform.backends.users.count_users() > 0:
+                    return None
+                plan = await SeedPlan.make(platform, seed=SEED)
+            return await seed_demo_world(platform, seed=SEED, plan=plan)
+        except StoreError as exc:
+            log.warning("seeding paused, a store failed (%s): resuming in %.0f s", exc, wait)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, retry_max)
+
+
+@dataclass(frozen=True, slots=True)
+class _PlannedUser:
+    id: UserId
+    username: str
+    joined: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _PlannedPost:
+    author: int  # index into the plan's users
+    id: PostId
+    at: datetime
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class SeedPlan:
+    """Everything the seed writes, decided up front: ids included, so writing it again after
+    a failure (a store that went away) skips what is there and adds only what is missing."""
+
+    users: list[_PlannedUser]
+    edges: list[tuple[int, int]]
+    posts: list[_PlannedPost]
+
+    @classmethod
+    async def make(cls, platform: Platform, *, seed: int) -> SeedPlan:
+        settings, rng, now = platform.settings, random.Random(seed), datetime.now(UTC)
+        n = settings.seed.users
+        users = []
+        for i in range(n):
+            joined = now - timedelta(days=30, seconds=rng.randrange(86_400))
+            username = DEMO_USERNAME if i == 0 else f"{rng.choice(_ADJECTIVES)}_{rng.choice(_NOUNS)}{i}"
+            users.append(_PlannedUser(UserId(platform.ids.next_id(at=joined)), username, joined))
+        edges = set(follow_edges(n, seed=seed))
+        # the demo user follows every celebrity, so its timeline shows all tiers
+        edges |= {
+            (0, j) for j, tier in enumerate(tiers_of(n, seed=seed)) if tier is Tier.CELEBRITY and j != 0
+        }
+        posts = []
+        for author in range(n):
+            for _ in range(rng.randint(0, 2 * settings.seed.posts_per_user)):
+                at = now - timedelta(seconds=rng.randrange(7 * 86_400))
+                body = rng.choice(_TEMPLATES).format(t=rng.choice(_TOPICS))
+                posts.append(_PlannedPost(author, PostId(platform.ids.next_id(at=at)), at, body))
+        return cls(users=users, edges=sorted(edges), posts=posts)
+
+
+async def seed_demo_world(platform: Platform, *, seed: int, plan: SeedPlan | None = None) -> SeedReport:
+    """Write the plan (a new one unless given). Every step is idempotent: given the plan of
+    an earlier attempt that failed part-way, this finishes the same world."""
     started = time.perf_counter()
-    settings = platform.settings
-    b = platform.backends
-    rng = random.Random(seed)
-    n = settings.seed.users
+    settings, b = platform.settings, platform.backends
+    plan = plan or await SeedPlan.make(platform, seed=seed)
     passwords = Passwords(time_cost=settings.auth.hash_time_cost, memory_kib=settings.auth.hash_memory_kib)
     password_hash = await passwords.hash(settings.seed.demo_password)  # every demo user shares it
-    ids: list[UserId] = []
-    now = datetime.now(UTC)
-    log.info("seeding a demo world of %d users", n)
-    for i in range(n):
-        joined = now - timedelta(days=30, seconds=rng.randrange(86_400))
-        user_id = UserId(platform.ids.next_id(at=joined))
-        username = DEMO_USERNAME if i == 0 else f"{rng.choice(_ADJECTIVES)}_{rng.choice(_NOUNS)}{i}"
-        await b.users.create_user(
-            user=User(
-                id=user_id,
-                username=username,
-                display_name=username.replace("_", " ").title(),
-                bio="",
-                created_at=joined,
-            ),
-            password_hash=password_hash,
-        )
-        ids.append(user_id)
-
-    edges = set(follow_edges(n, seed=seed))
-    # the demo user follows every celebrity, so its timeline shows all tiers
-    edges |= {(0, j) for j, tier in enumerate(tiers_of(n, seed=seed)) if tier is Tier.CELEBRITY and j != 0}
-    for follower, followee in edges:
+    log.info("seeding a demo world of %d users", len(plan.users))
+    ids = [await _user(platform, planned, password_hash) for planned in plan.users]
+    for follower, followee in plan.edges:
         await b.graph.follow(follower=ids[follower], followee=ids[followee])
-    log.info("seeded %d follows", len(edges))
-
-    posts = 0
-    for author in ids:
-        delivery = await platform.feed.strategy.delivery_for(author_id=author)
-        for _ in range(rng.randint(0, 2 * settings.seed.posts_per_user)):
-            at = now - timedelta(seconds=rng.randrange(7 * 86_400))
-            post_id = PostId(platform.ids.next_id(at=at))
-            body = rng.choice(_TEMPLATES).format(t=rng.choice(_TOPICS))
-            outbox = OutboxMessage(
-                id=f"{post_id}:created", body=codec.post_created(post_id, author, delivery)
-            )
-            await b.posts.create_post(
-                post=Post(id=post_id, author_id=author, body=body, created_at=at, delivery=delivery),
-                outbox=outbox,
-            )
-            # the rebuild below delivers it: a relay running meanwhile must not publish it too
-            await b.posts.outbox_published(ids=[outbox.id])
-            posts += 1
+    log.info("seeded %d follows", len(plan.edges))
+    deliveries = {}  # by author, decided once the follows are in (hybrid counts followers)
+    for planned in plan.posts:
+        author = ids[planned.author]
+        if author not in deliveries:
+            deliveries[author] = await platform.feed.strategy.delivery_for(author_id=author)
+        delivery = deliveries[author]
+        post = Post(
+            id=planned.id, author_id=author, body=planned.body, created_at=planned.at, delivery=delivery
+        )
+        outbox = OutboxMessage(
+            id=f"{planned.id}:created", body=codec.post_created(planned.id, author, delivery)
+        )
+        with contextlib.suppress(IdTaken):  # written by an earlier attempt
+            await b.posts.create_post(post=post, outbox=outbox)
+        # the rebuild below delivers it: a relay running meanwhile must not publish it too
+        await b.posts.outbox_published(ids=[outbox.id])
+    log.info("seeded %d posts", len(plan.posts))
     if platform.feed.strategy.materialises:
         for owner in ids:
             await platform.fanout.repair.rebuild(owner)
     report = SeedReport(
-        users=n,
-        follows=len(edges),
-        posts=posts,
+        users=len(plan.users),
+        follows=len(plan.edges),
+        posts=len(plan.posts),
         seconds=time.perf_counter() - started,
         demo_username=DEMO_USERNAME,
         demo_password=settings.seed.demo_password,
     )
-    log.info("seeded %d users, %d follows, %d posts in %.1f s", n, len(edges), posts, report.seconds)
+    log.info(
+        "seeded %d users, %d follows, %d posts in %.1f s",
+        report.users,
+        report.follows,
+        report.posts,
+        report.seconds,
+    )
     return report
+
+
+async def _user(platform: Platform, planned: _PlannedUser, password_hash: str) -> UserId:
+    """The planned user's id, creating the user unless an earlier attempt did."""
+    users = platform.backends.users
+    user = User(
+        id=planned.id,
+        username=planned.username,
+        display_name=planned.username.replace("_", " ").title(),
+        bio="",
+        created_at=planned.joined,
+    )
+    try:
+        await users.create_user(user=user, password_hash=password_hash)
+    except (UsernameTaken, IdTaken):
+        existing = await users.user_by_username(username=planned.username)
+        if existing is None:
+            raise
+        return existing.id
+    return planned.id
