@@ -15,10 +15,13 @@ from functools import lru_cache
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse, specified_rules
 from graphql.validation import NoSchemaIntrospectionCustomRule
+from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from murmur.settings import ApiSettings
 
@@ -80,4 +83,16 @@ class CachedValidation(SchemaExtension):
         if context.query and context.graphql_document is not None:
             # a non-None list tells Strawberry validation has run
             context.pre_execution_errors = list(self._cache.validate(context.schema._schema, context.query))
+            if not context.pre_execution_errors and _subscription_over_http(context):
+                context.pre_execution_errors = [GraphQLError(SUBSCRIPTIONS_NEED_A_WEBSOCKET)]
         yield
+
+
+SUBSCRIPTIONS_NEED_A_WEBSOCKET = "Subscriptions run over a websocket at /graphql (graphql-transport-ws)."
+
+
+def _subscription_over_http(context: ExecutionContext) -> bool:
+    """A subscription sent as a plain HTTP request: it cannot stream, and executed as a query
+    it would answer a meaningless null."""
+    request = getattr(context.context, "request", None)
+    return context.operation_type is OperationType.SUBSCRIPTION and not isinstance(request, WebSocket)

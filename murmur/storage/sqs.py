@@ -94,6 +94,8 @@ BatchCall = Callable[[list[Any]], Awaitable[Any]]
 _BATCH = 10  # SQS's most messages per call
 _MAX_WAIT_SECONDS = 20
 _MAX_VISIBILITY_SECONDS = 43_200
+# what SQS answers a visibility change of a message no longer held: deleted, or the receipt expired
+_NOT_OURS = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue"})
 _PEEK_SECONDS = 5  # how long dead_letters hides what it reads before putting it back
 _DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's longest
 # high-throughput FIFO: deduplication and throughput limits per message group, not per queue
@@ -267,8 +269,10 @@ class SqsQueue:
         receipts = list(dict.fromkeys(receipts))
         for receipt in receipts:
             self._forget(receipt)
-        # SQS keeps the receive count: a released message is one receive nearer the dead letters
-        await self._change_visibility(receipts, 0, "release")
+        # SQS keeps the receive count: a released message is one receive nearer the dead letters.
+        # A message that is no longer ours (acked by a worker that took it after our lease ran
+        # out, or its receipt expired) has nothing to hand back: that is not a failure.
+        await self._change_visibility(receipts, 0, "release", not_ours_is_fine=True)
 
     async def ack(self, *, receipts: Sequence[str]) -> None:
         await self._delete(list(dict.fromkeys(receipts)))
@@ -383,15 +387,20 @@ class SqsQueue:
             entries,
         )
 
-    async def _change_visibility(self, receipts: list[str], seconds: int, what: str) -> None:
+    async def _change_visibility(
+        self, receipts: list[str], seconds: int, what: str, *, not_ours_is_fine: bool = False
+    ) -> None:
         entries = [{"ReceiptHandle": receipt, "VisibilityTimeout": seconds} for receipt in receipts]
         await self._batch(
             what,
             lambda batch: self.client.change_message_visibility_batch(QueueUrl=self.url, Entries=batch),
             entries,
+            tolerated=_NOT_OURS if not_ours_is_fine else frozenset(),
         )
 
-    async def _batch(self, what: str, batch_call: BatchCall, entries: Sequence[Entry]) -> None:
+    async def _batch(
+        self, what: str, batch_call: BatchCall, entries: Sequence[Entry], *, tolerated: frozenset[str] = frozenset()
+    ) -> None:
         """Run a batch operation over entries, 10 a call, one call after another; resend the
         entries that failed on SQS's side. Entries SQS refuses (the sender's fault: a bad receipt
         handle, a body too large) cannot succeed when resent: they are raised after the rest."""
@@ -401,7 +410,7 @@ class SqsQueue:
             request = [{"Id": str(i), **entry} for i, entry in pending]
             response = await self._call(lambda: batch_call(request), what)
             failed = {str(f["Id"]): f for f in response.get("Failed", [])}
-            refused.extend(f for f in failed.values() if f.get("SenderFault"))
+            refused.extend(f for f in failed.values() if f.get("SenderFault") and f.get("Code") not in tolerated)
             return [(i, e) for i, e in pending if str(i) in failed and not failed[str(i)].get("SenderFault")]
 
         for chunk in chunks(entries, _BATCH):

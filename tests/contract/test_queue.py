@@ -244,3 +244,16 @@ async def test_release_hands_messages_back_at_once(queue: Queue) -> None:
     assert sorted(m.body for m in again) == [b"neither", b"not started"]
     await queue.ack(receipts=[started.receipt, *(m.receipt for m in again)])
     assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)
+
+
+async def test_releasing_a_message_that_is_gone_is_not_an_error(queue: Queue) -> None:
+    """A worker stopping releases what it holds; one it held may have been handled and acked
+    meanwhile by a worker that took it after the lease ran out. Nothing to hand back then."""
+    await send(queue, [b"done elsewhere", b"still ours"])
+    gone, ours = await queue.receive(max_messages=2, wait_seconds=0)
+    await queue.ack(receipts=[gone.receipt])
+    await queue.release(receipts=[gone.receipt, ours.receipt])
+    (again,) = await queue.receive(max_messages=2, wait_seconds=0)
+    assert again.body == ours.body
+    await queue.ack(receipts=[again.receipt])
+    assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)

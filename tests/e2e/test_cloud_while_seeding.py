@@ -75,7 +75,7 @@ async def _scenario(murmur: Murmur, n: int) -> None:
 async def test_clients_and_seeding_at_once(seeding: MurmurProcesses) -> None:
     murmur = Murmur(seeding)  # type: ignore[arg-type]  # any server with url and ws_url will do
     with seeding.logs_on_failure():
-        ready = httpx.get(seeding.base("/readyz"), timeout=5).json()
+        ready = (await asyncio.to_thread(httpx.get, seeding.base("/readyz"), timeout=5)).json()
         assert ready["seed"] == "running"  # the clients below really run during the seeding
         await asyncio.gather(*(_scenario(murmur, n) for n in range(CLIENTS)))
 

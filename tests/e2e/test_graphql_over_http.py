@@ -54,3 +54,17 @@ def test_an_execution_error_keeps_data_and_200_under_the_new_type(server: LiveSe
     )
     assert answer.status_code == 200
     assert answer.json()["data"] is None and answer.json()["errors"][0]["path"] == ["timeline"]
+
+
+def test_a_subscription_over_plain_http_is_told_to_use_a_websocket(server: LiveServer) -> None:
+    answer = httpx.post(server.url, json={"query": "subscription { timelineEvents { kind } }"})
+    assert [e["message"] for e in answer.json()["errors"]] == [
+        "Subscriptions run over a websocket at /graphql (graphql-transport-ws)."
+    ]
+    # a request that fails before execution: HTTP 400 under the newer media type
+    assert (
+        httpx.post(
+            server.url, json={"query": "subscription { timelineEvents { kind } }"}, headers={"Accept": NEW}
+        ).status_code
+        == 400
+    )
