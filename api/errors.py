@@ -40,6 +40,13 @@ class InvalidToken(Error):
 
 
 @strawberry.federation.type(shareable=True)
+class ServiceUnavailable(Error):
+    """A store Murmur needs cannot be reached: nothing was changed, the same request can be retried."""
+
+    retryable: bool
+
+
+@strawberry.federation.type(shareable=True)
 class InvalidInput(Error):
     field: str
 
@@ -84,18 +91,36 @@ class DomainErrorHandler:
         return self.error_type(message=exception.message)
 
 
-HANDLERS = tuple(
-    DomainErrorHandler(exception_type, error_type)
-    for exception_type, error_type in (
-        (domain.InvalidToken, InvalidToken),  # before its parent, NotAuthenticated
-        (domain.NotAuthenticated, NotAuthenticated),
-        (domain.InvalidInput, InvalidInput),
-        (domain.UsernameTaken, UsernameTaken),
-        (domain.InvalidCredentials, InvalidCredentials),
-        (domain.NotFound, NotFound),
-        (domain.CannotFollowSelf, CannotFollowSelf),
-        (domain.NotPostAuthor, NotPostAuthor),
-    )
+UNAVAILABLE_MESSAGE = "A store Murmur needs is unavailable; try again shortly."
+
+
+class StoreOutageHandler:
+    """A mutation whose store cannot be reached answers ServiceUnavailable in its result union."""
+
+    exception_type = domain.RetryableStoreError
+    error_type = ServiceUnavailable
+
+    def handle(
+        self, exception: domain.RetryableStoreError, *, field: StrawberryField, info: object
+    ) -> ServiceUnavailable:
+        return ServiceUnavailable(message=UNAVAILABLE_MESSAGE, retryable=True)
+
+
+HANDLERS: tuple[DomainErrorHandler | StoreOutageHandler, ...] = (
+    StoreOutageHandler(),
+    *(
+        DomainErrorHandler(exception_type, error_type)
+        for exception_type, error_type in (
+            (domain.InvalidToken, InvalidToken),  # before its parent, NotAuthenticated
+            (domain.NotAuthenticated, NotAuthenticated),
+            (domain.InvalidInput, InvalidInput),
+            (domain.UsernameTaken, UsernameTaken),
+            (domain.InvalidCredentials, InvalidCredentials),
+            (domain.NotFound, NotFound),
+            (domain.CannotFollowSelf, CannotFollowSelf),
+            (domain.NotPostAuthor, NotPostAuthor),
+        )
+    ),
 )
 
 
@@ -107,9 +132,6 @@ def bad_request(message: str) -> GraphQLError:
 def unauthenticated(message: str) -> GraphQLError:
     """A field that needs a login was asked for without a usable token: log in (again)."""
     return GraphQLError(message, extensions={"code": "UNAUTHENTICATED"})
-
-
-UNAVAILABLE_MESSAGE = "A store Murmur needs is unavailable; try again shortly."
 
 
 class MaskUnexpected(MaskErrors):

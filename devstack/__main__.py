@@ -111,7 +111,9 @@ class _SeedProgress:
             if " murmur.seed: " in text:
                 self._echo("  " + text.split(" murmur.seed: ", 1)[1])
         if time.monotonic() - self._said >= PROGRESS_EVERY_SECONDS:  # never silent for long
-            self._echo(f"  still seeding the demo world ({time.monotonic() - self._started:.0f} s so far) ...")
+            self._echo(
+                f"  still seeding the demo world ({time.monotonic() - self._started:.0f} s so far) ..."
+            )
 
     def _echo(self, text: str) -> None:
         _say(text)

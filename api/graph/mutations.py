@@ -8,12 +8,12 @@ import strawberry
 
 from api.context import Info
 from api.entities import parse_id, present
-from api.errors import CannotFollowSelf, InvalidToken, NotAuthenticated, NotFound
+from api.errors import CannotFollowSelf, InvalidToken, NotAuthenticated, NotFound, ServiceUnavailable
 from api.graph.types import FollowPayload, User
 from murmur import domain
 
 FollowResult = Annotated[
-    FollowPayload | NotAuthenticated | InvalidToken | NotFound | CannotFollowSelf,
+    FollowPayload | NotAuthenticated | InvalidToken | NotFound | CannotFollowSelf | ServiceUnavailable,
     strawberry.union("FollowResult"),
 ]
 

@@ -8,15 +8,23 @@ import strawberry
 
 from api.context import Info
 from api.entities import parse_id, present
-from api.errors import InvalidInput, InvalidToken, NotAuthenticated, NotFound, NotPostAuthor
+from api.errors import (
+    InvalidInput,
+    InvalidToken,
+    NotAuthenticated,
+    NotFound,
+    NotPostAuthor,
+    ServiceUnavailable,
+)
 from api.posts.types import DeletePostPayload, Post, PostPayload
 from murmur import domain
 
 PostResult = Annotated[
-    PostPayload | NotAuthenticated | InvalidToken | InvalidInput, strawberry.union("PostResult")
+    PostPayload | NotAuthenticated | InvalidToken | InvalidInput | ServiceUnavailable,
+    strawberry.union("PostResult"),
 ]
 DeletePostResult = Annotated[
-    DeletePostPayload | NotAuthenticated | InvalidToken | NotFound | NotPostAuthor,
+    DeletePostPayload | NotAuthenticated | InvalidToken | NotFound | NotPostAuthor | ServiceUnavailable,
     strawberry.union("DeletePostResult"),
 ]
 

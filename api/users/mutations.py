@@ -14,15 +14,17 @@ from api.errors import (
     InvalidToken,
     NotAuthenticated,
     NotFound,
+    ServiceUnavailable,
     UsernameTaken,
 )
 from api.users.types import AuthPayload, ProfilePayload, User
 
 AuthResult = Annotated[
-    AuthPayload | InvalidInput | UsernameTaken | InvalidCredentials, strawberry.union("AuthResult")
+    AuthPayload | InvalidInput | UsernameTaken | InvalidCredentials | ServiceUnavailable,
+    strawberry.union("AuthResult"),
 ]
 ProfileResult = Annotated[
-    ProfilePayload | NotAuthenticated | InvalidToken | InvalidInput | NotFound,
+    ProfilePayload | NotAuthenticated | InvalidToken | InvalidInput | NotFound | ServiceUnavailable,
     strawberry.union("ProfileResult"),
 ]
 

@@ -399,7 +399,12 @@ class SqsQueue:
         )
 
     async def _batch(
-        self, what: str, batch_call: BatchCall, entries: Sequence[Entry], *, tolerated: frozenset[str] = frozenset()
+        self,
+        what: str,
+        batch_call: BatchCall,
+        entries: Sequence[Entry],
+        *,
+        tolerated: frozenset[str] = frozenset(),
     ) -> None:
         """Run a batch operation over entries, 10 a call, one call after another; resend the
         entries that failed on SQS's side. Entries SQS refuses (the sender's fault: a bad receipt
@@ -410,7 +415,9 @@ class SqsQueue:
             request = [{"Id": str(i), **entry} for i, entry in pending]
             response = await self._call(lambda: batch_call(request), what)
             failed = {str(f["Id"]): f for f in response.get("Failed", [])}
-            refused.extend(f for f in failed.values() if f.get("SenderFault") and f.get("Code") not in tolerated)
+            refused.extend(
+                f for f in failed.values() if f.get("SenderFault") and f.get("Code") not in tolerated
+            )
             return [(i, e) for i, e in pending if str(i) in failed and not failed[str(i)].get("SenderFault")]
 
         for chunk in chunks(entries, _BATCH):

@@ -121,3 +121,25 @@ async def test_production_suggests_no_names(tmp_path: Path, query: str) -> None:
     async with open_platform(make_settings(tmp_path / "dev")) as platform:
         open_ = await Client(build_schema(make_settings(tmp_path / "dev")), platform).execute(query)
     assert open_.errors is not None and any("Did you mean" in e.message for e in open_.errors)
+
+
+async def test_a_mutation_whose_store_is_down_answers_service_unavailable(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, _ = await client.register("writer")
+
+    async def down(**_: object) -> None:
+        raise RetryableStoreError("MongoDB: connection to 10.0.0.7:27017 refused")
+
+    monkeypatch.setattr(client.platform.feed, "create_post", down)
+    data = await client.data(
+        'mutation { createPost(body: "hi") { __typename ... on ServiceUnavailable { message retryable } } }',
+        token,
+    )
+    assert data == {
+        "createPost": {
+            "__typename": "ServiceUnavailable",
+            "message": "A store Murmur needs is unavailable; try again shortly.",
+            "retryable": True,
+        }
+    }

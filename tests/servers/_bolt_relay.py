@@ -32,6 +32,7 @@ import sys
 
 MAX_MESSAGE_BYTES = 4096  # a little under the measured crash threshold (4104)
 IDLE_WAIT_SECONDS = 2.0
+HANDSHAKE_SECONDS = 10.0
 
 GOODBYE, RESET = 0x02, 0x0F  # request signatures
 SUCCESS, IGNORED, FAILURE = 0x70, 0x7E, 0x7F  # summary signatures (RECORD 0x71 is not one)
@@ -266,9 +267,17 @@ async def _handle(
         # Upstream not listening yet (or gone): closing tells the client, and the
         # fixture's readiness probe, to try again.
         server_reader, server_writer = await asyncio.open_connection(*upstream)
-        handshake = await client_reader.readexactly(20)  # magic + four version proposals
+        handshake = await asyncio.wait_for(
+            client_reader.readexactly(20), HANDSHAKE_SECONDS
+        )  # magic + 4 versions
         server_writer.write(handshake)
-        version = await server_reader.readexactly(4)
+        # A server that never answers the handshake (the GOODBYE bug) must not hold this
+        # connection, and FalkorDB's socket, for ever: the client gets a closed connection.
+        try:
+            version = await asyncio.wait_for(server_reader.readexactly(4), HANDSHAKE_SECONDS)
+        except TimeoutError:
+            _log(f"FalkorDB did not answer a Bolt handshake within {HANDSHAKE_SECONDS:g} s: closing")
+            return
         client_writer.write(version)
         await client_writer.drain()
         if version == b"\x00\x00\x00\x00":
@@ -289,7 +298,7 @@ async def _handle(
         for task in still_running:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    except (OSError, asyncio.IncompleteReadError):
+    except (OSError, asyncio.IncompleteReadError, TimeoutError):
         pass
     finally:
         for writer in (client_writer, server_writer):
