@@ -69,6 +69,7 @@ async def test_sigterm_finishes_or_releases_what_it_holds_and_exits_0(tmp_path: 
             "MURMUR_WORKERS__HTTP_PORT": str(port),
             "MURMUR_WORKERS__SHUTDOWN_GRACE_SECONDS": grace,
         }
+        log_path = tmp_path / "worker.log"
         worker = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -78,7 +79,7 @@ async def test_sigterm_finishes_or_releases_what_it_holds_and_exits_0(tmp_path: 
             "2",
             env=env,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=log_path.open("wb"),
         )
         try:
 
@@ -104,8 +105,12 @@ async def test_sigterm_finishes_or_releases_what_it_holds_and_exits_0(tmp_path: 
         done = len(await b.ledger.done(task=task))
         assert done < planned, "the worker finished before it was stopped: nothing was in hand"
         bulk = await b.bulk_queue.depth()
-        assert bulk.in_flight == 0  # what it held was handed back at once, not left to its lease
-        assert planned - done <= bulk.visible <= planned - done + 2  # + those finished, not yet acked
+        # What it held was handed back at once, not left to its lease. A chunk that failed on a
+        # loaded machine is put back with a retry delay instead, which a queue counts as in
+        # flight too: the log says so, one line each.
+        retried = log_path.read_text(errors="replace").count("; retrying")
+        assert bulk.in_flight == retried, log_path.read_text(errors="replace")[-3000:]
+        assert planned - done - retried <= bulk.visible <= planned - done + 2  # + finished, not yet acked
         assert took < LEASE_SECONDS / 2
 
         await drain(platform)
