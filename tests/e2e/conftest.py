@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_server import LiveServer
+from live_server import LiveServer, serving
 
+from devstack.cloud import CloudServers, StoreNames, cloud_env, inherited_env, new_jwt_secret
 from murmur.settings import Settings, Strategy
+from tests.servers import BoltServer, MongoServer, MotoServer, RedisServer
 
 
 def e2e_settings(data_dir: Path, **overrides: Any) -> Settings:
@@ -24,19 +26,10 @@ def e2e_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def _serve(settings: Settings) -> Iterator[LiveServer]:
-    server = LiveServer(settings)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """Hybrid, with every author past the threshold, so pushed and pulled posts both appear."""
-    yield from _serve(
+    yield from serving(
         e2e_settings(tmp_path_factory.mktemp("e2e"), fanout=Strategy.HYBRID, hybrid_threshold=0)
     )
 
@@ -46,7 +39,7 @@ def strategy_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     strategy: Strategy = request.param
-    yield from _serve(e2e_settings(tmp_path_factory.mktemp(f"e2e-{strategy.value}"), fanout=strategy))
+    yield from serving(e2e_settings(tmp_path_factory.mktemp(f"e2e-{strategy.value}"), fanout=strategy))
 
 
 @pytest.fixture(scope="session")
@@ -57,4 +50,16 @@ def locked_down(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         api={"introspection": False, "graphiql": False},
         workers={"in_process": 0},
     )
-    yield from _serve(settings)
+    yield from serving(settings)
+
+
+def cloud_stack_env(
+    redis: RedisServer, moto: MotoServer, mongo: MongoServer, bolt: BoltServer
+) -> dict[str, str]:
+    """The environment of `murmur` processes on the cloud stand-ins, with a database, table
+    and queues of their own (the contract tests share these servers)."""
+    servers = CloudServers(redis=redis, moto=moto, mongo=mongo, bolt=bolt)
+    return {
+        **inherited_env(keep_murmur=False),
+        **cloud_env(servers, jwt_secret=new_jwt_secret(), names=StoreNames.unique()),
+    }

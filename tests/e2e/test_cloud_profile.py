@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 import redis.asyncio as redis
+from conftest import cloud_stack_env
 from e2e_client import Murmur, eventually, metric
 from test_live_subscriptions import EVENTS
 
-from devstack.cloud import CloudServers, MurmurProcesses, StoreNames, cloud_env, inherited_env, new_jwt_secret
+from devstack.cloud import MurmurProcesses
 from murmur.events import codec
 from tests.servers import BoltServer, MongoServer, MotoServer, RedisServer
 from tests.servers._process import free_port
@@ -39,13 +40,7 @@ def cloud(
     bolt_server: BoltServer,
     tmp_path: Path,
 ) -> Iterator[MurmurProcesses]:
-    servers = CloudServers(redis=redis_server, moto=moto_server, mongo=mongo_server, bolt=bolt_server)
-    # a database, table and queues of this run's own: the contract tests share these servers
-    env = {
-        **inherited_env(keep_murmur=False),
-        **cloud_env(servers, jwt_secret=new_jwt_secret(), names=StoreNames.unique()),
-        **FAST,
-    }
+    env = {**cloud_stack_env(redis_server, moto_server, mongo_server, bolt_server), **FAST}
     processes = MurmurProcesses(env, tmp_path, port=free_port(), worker_ports=[free_port()])
     processes.init()
     try:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import cloud_stack_env
 from e2e_client import Murmur, eventually
 
-from devstack.cloud import CloudServers, MurmurProcesses, StoreNames, cloud_env, inherited_env, new_jwt_secret
+from devstack.cloud import MurmurProcesses
 from tests.servers import BoltServer, MongoServer, MotoServer, RedisServer
 from tests.servers._process import free_port
 
@@ -30,10 +31,8 @@ def seeding(
     bolt_server: BoltServer,
     tmp_path: Path,
 ) -> Iterator[MurmurProcesses]:
-    servers = CloudServers(redis=redis_server, moto=moto_server, mongo=mongo_server, bolt=bolt_server)
     env = {
-        **inherited_env(keep_murmur=False),
-        **cloud_env(servers, jwt_secret=new_jwt_secret(), names=StoreNames.unique()),
+        **cloud_stack_env(redis_server, moto_server, mongo_server, bolt_server),
         "MURMUR_SEED__USERS": str(SEED_USERS),
         "MURMUR_AUTH__HASH_TIME_COST": "1",
         "MURMUR_AUTH__HASH_MEMORY_KIB": "8",

@@ -21,7 +21,7 @@ from typing import TypeVar
 import pytest
 from conftest import e2e_settings
 from e2e_client import Murmur
-from live_server import LiveServer
+from live_server import LiveServer, serving
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -54,12 +54,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = e2e_settings(
         tmp_path_factory.mktemp("e2e-graphiql"), seed={"enabled": True, "users": 12, "posts_per_user": 1}
     )
-    server = LiveServer(settings)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serving(settings)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import e2e_settings
-from live_server import LiveServer
+from live_server import LiveServer, serving
 
 CLAIRVOYANCE = "clairvoyance==2.5.5"
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +28,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, **api: object) -> Iterator[
         api={"metrics_port": 0, **api},
         rate_limit={"enabled": False},  # clairvoyance sends hundreds of requests at once
     )
-    server = LiveServer(settings)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serving(settings)
 
 
 @pytest.fixture(scope="module")

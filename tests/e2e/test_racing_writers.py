@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from conftest import e2e_settings
+from conftest import cloud_stack_env, e2e_settings
 from e2e_client import Murmur, eventually, metric
-from live_server import LiveServer
+from live_server import LiveServer, serving
 
-from devstack.cloud import CloudServers, MurmurProcesses, StoreNames, cloud_env, inherited_env, new_jwt_secret
+from devstack.cloud import MurmurProcesses
 from murmur.settings import Strategy
 from tests.servers import BoltServer, MongoServer, MotoServer, RedisServer
 from tests.servers._process import free_port
@@ -66,12 +66,7 @@ def embedded(tmp_path: Path) -> Iterator[LiveServer]:
             "visibility_timeout_seconds": 2,
         },
     )
-    server = LiveServer(settings)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serving(settings)
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +78,7 @@ def cloud(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[MurmurProcesses]:
     """One stack for the module's cloud tests (each works with accounts of its own)."""
-    servers = CloudServers(redis=redis_server, moto=moto_server, mongo=mongo_server, bolt=bolt_server)
-    env = {
-        **inherited_env(keep_murmur=False),
-        **cloud_env(servers, jwt_secret=new_jwt_secret(), names=StoreNames.unique()),
-        **TIGHT,
-    }
+    env = {**cloud_stack_env(redis_server, moto_server, mongo_server, bolt_server), **TIGHT}
     processes = MurmurProcesses(
         env,
         tmp_path_factory.mktemp("racing-cloud"),
