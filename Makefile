@@ -51,7 +51,7 @@ lint: bootstrap
 	@failed=""; \
 	$(UV_RUN) ruff check . || failed="$$failed ruff-check"; \
 	$(UV_RUN) ruff format --check . || failed="$$failed ruff-format"; \
-	$(UV_RUN) mypy --strict murmur api workers || failed="$$failed mypy"; \
+	$(UV_RUN) mypy --strict murmur api workers loadtest || failed="$$failed mypy"; \
 	if [ -f .importlinter ] || grep -qs '^\[tool\.importlinter\]' pyproject.toml setup.cfg; then \
 		$(UV_RUN) lint-imports || failed="$$failed import-linter"; \
 	else echo "lint: no import-linter config, skipping lint-imports"; fi; \

@@ -222,6 +222,8 @@ def init() -> None:
 
 
 def main() -> None:
+    import api.study_cli  # noqa: F401  (registers the study's commands)
+
     app()
 
 

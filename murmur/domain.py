@@ -39,7 +39,7 @@ PostId = NewType("PostId", str)
 T = TypeVar("T")
 
 EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
-_SEQUENCE_BITS = 3
+SEQUENCE_BITS = 3
 NODE_BITS = 10
 NODES = 1 << NODE_BITS
 
@@ -69,7 +69,7 @@ class IdGenerator:
                 ms = max(ms, self._last_ms)
                 if ms == self._last_ms:
                     self._sequence += 1
-                    if self._sequence >= 1 << _SEQUENCE_BITS:
+                    if self._sequence >= 1 << SEQUENCE_BITS:
                         ms += 1  # borrow the next millisecond; never reuse an id
                         self._sequence = 0
                 else:
@@ -79,15 +79,15 @@ class IdGenerator:
             else:
                 # backdated ids (seeding, data generators): count per millisecond, and move
                 # to the next millisecond when one is full, as the live path does
-                while (sequence := self._backdated.get(ms, 0)) >= 1 << _SEQUENCE_BITS:
+                while (sequence := self._backdated.get(ms, 0)) >= 1 << SEQUENCE_BITS:
                     ms += 1
                 self._backdated[ms] = sequence + 1
-        return str((ms << (NODE_BITS + _SEQUENCE_BITS)) | (self._node << _SEQUENCE_BITS) | sequence)
+        return str((ms << (NODE_BITS + SEQUENCE_BITS)) | (self._node << SEQUENCE_BITS) | sequence)
 
 
 def id_time(any_id: str) -> datetime:
     """The creation time encoded in an id."""
-    ms = (int(any_id) >> (NODE_BITS + _SEQUENCE_BITS)) + EPOCH_MS
+    ms = (int(any_id) >> (NODE_BITS + SEQUENCE_BITS)) + EPOCH_MS
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 

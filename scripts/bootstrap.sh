@@ -13,5 +13,5 @@ if [ "$version" != "$UV_WANTED_VERSION" ]; then
     log "warning: using uv $version at $UV (the project pins $UV_WANTED_VERSION)"
 fi
 log "uv $version ($UV); UV_PYTHON_DOWNLOADS=$UV_PYTHON_DOWNLOADS UV_SYSTEM_CERTS=$UV_SYSTEM_CERTS"
-log "uv sync --frozen --all-groups"
-"$UV" sync --frozen --all-groups
+log "uv sync --frozen --all-groups --all-extras"
+"$UV" sync --frozen --all-groups --all-extras

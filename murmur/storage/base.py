@@ -91,6 +91,10 @@ class UserStore(Protocol):
         """Raise UsernameTaken if the username is in use, compared case-insensitively, and IdTaken
         if the id is (the caller mints another)."""
 
+    async def import_users(self, *, users: Sequence[tuple[User, str]]) -> None:
+        """Bulk load (user, password hash) pairs in one round trip (data generators): no
+        checks beyond the store's unique keys, which a repeated user breaks."""
+
     async def users_by_id(self, *, ids: Sequence[UserId]) -> dict[UserId, User]:
         """The users that exist among ids; unknown ids are left out."""
 
@@ -129,6 +133,10 @@ class PostStore(Protocol):
     async def save_outbox(self, *, message: OutboxMessage) -> None:
         """Save an outbox message on its own (a follow change, saved before the graph changes)."""
 
+    async def import_posts(self, *, posts: Sequence[Post]) -> None:
+        """Bulk load posts whose fan-out is already done, in one round trip, with no outbox
+        messages (data generators)."""
+
     async def posts_by_id(self, *, ids: Sequence[PostId]) -> dict[PostId, Post]: ...
 
     async def recent_posts(
@@ -160,6 +168,10 @@ class PostStore(Protocol):
 class FollowGraph(Protocol):
     async def follow(self, *, follower: UserId, followee: UserId) -> bool:
         """True if the edge is new; following twice is not an error."""
+
+    async def follow_many(self, *, pairs: Sequence[tuple[UserId, UserId]]) -> int:
+        """Add (follower, followee) edges in one round trip (data generators); returns how
+        many were new."""
 
     async def unfollow(self, *, follower: UserId, followee: UserId) -> bool:
         """True if an edge was removed."""

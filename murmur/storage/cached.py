@@ -115,6 +115,9 @@ class CachedUserStore:
     async def create_user(self, *, user: User, password_hash: str) -> None:
         await self._inner.create_user(user=user, password_hash=password_hash)
 
+    async def import_users(self, *, users: Sequence[tuple[User, str]]) -> None:
+        await self._inner.import_users(users=users)
+
     async def credentials(self, *, username: str) -> Credentials | None:
         return await self._inner.credentials(username=username)
 
@@ -152,6 +155,9 @@ class CachedPostStore:
     # the rest goes straight to the store
     async def create_post(self, *, post: Post, outbox: OutboxMessage) -> None:
         await self._inner.create_post(post=post, outbox=outbox)
+
+    async def import_posts(self, *, posts: Sequence[Post]) -> None:
+        await self._inner.import_posts(posts=posts)
 
     async def recent_posts(
         self,

@@ -252,6 +252,18 @@ def _user(doc: Document) -> User:
     )
 
 
+def _user_document(user: User, password_hash: str) -> dict[str, Any]:
+    return {
+        "_id": require_id(user.id),
+        "username": user.username,
+        "username_lower": _folded(user.username),
+        "display_name": user.display_name,
+        "bio": user.bio,
+        "created_at": user.created_at,
+        "password_hash": password_hash,
+    }
+
+
 @counted("users")
 @_translating_driver_errors
 class MongoUserStore:
@@ -260,23 +272,19 @@ class MongoUserStore:
 
     async def create_user(self, *, user: User, password_hash: str) -> None:
         try:
-            await self._users.insert_one(
-                {
-                    "_id": require_id(user.id),
-                    "username": user.username,
-                    "username_lower": _folded(user.username),
-                    "display_name": user.display_name,
-                    "bio": user.bio,
-                    "created_at": user.created_at,
-                    "password_hash": password_hash,
-                }
-            )
+            await self._users.insert_one(_user_document(user, password_hash))
         except DuplicateKeyError as exc:
             if _in_index(exc, "username_lower"):
                 raise UsernameTaken(user.username) from None
             if _in_index(exc, "_id"):
                 raise IdTaken(f"user id {user.id} is in use") from exc
             raise
+
+    async def import_users(self, *, users: Sequence[tuple[User, str]]) -> None:
+        if users:
+            await self._users.insert_many(
+                [_user_document(user, password_hash) for user, password_hash in users], ordered=False
+            )
 
     async def users_by_id(self, *, ids: Sequence[UserId]) -> dict[UserId, User]:
         keys = known_ids(ids)
@@ -382,6 +390,16 @@ _OUTBOX_ORDER = [("saved_at", ASCENDING), ("_id", ASCENDING)]
 _CLAIMED_FIELDS = {"body": True, "saved_at": True}
 
 
+def _post_document(post: Post) -> dict[str, Any]:
+    return {
+        "_id": require_id(post.id),
+        "author_id": require_id(post.author_id),
+        "body": post.body,
+        "created_at": post.created_at,
+        "delivery": post.delivery.value,
+    }
+
+
 @counted("posts")
 @_translating_driver_errors
 class MongoPostStore:
@@ -391,13 +409,7 @@ class MongoPostStore:
         self._outbox = db.outbox
 
     async def create_post(self, *, post: Post, outbox: OutboxMessage) -> None:
-        doc = {
-            "_id": require_id(post.id),
-            "author_id": require_id(post.author_id),
-            "body": post.body,
-            "created_at": post.created_at,
-            "delivery": post.delivery.value,
-        }
+        doc = _post_document(post)
         message = _outbox_document(outbox)
 
         async def write(session: AsyncClientSession) -> None:
@@ -408,6 +420,10 @@ class MongoPostStore:
             await self._outbox.insert_one(message, session=session)
 
         await self._db.transaction(write)
+
+    async def import_posts(self, *, posts: Sequence[Post]) -> None:
+        if posts:
+            await self._posts.insert_many([_post_document(post) for post in posts], ordered=False)
 
     async def delete_post(self, *, post_id: PostId, outbox: OutboxMessage) -> Post | None:
         key = parse_id(post_id)

@@ -66,6 +66,18 @@ class SqliteFollowGraph:
                 await _adjust_counts(tx, a, b, +1)
         return added > 0
 
+    async def follow_many(self, *, pairs: Sequence[tuple[UserId, UserId]]) -> int:
+        edges = list(dict.fromkeys((require_id(a), require_id(b)) for a, b in pairs if a != b))
+        added = 0
+        async with self._db.write() as tx:
+            for a, b in edges:
+                if await tx.execute(
+                    "INSERT INTO follows (follower, followee) VALUES (?, ?) ON CONFLICT DO NOTHING", (a, b)
+                ):
+                    added += 1
+                    await _adjust_counts(tx, a, b, +1)
+        return added
+
     async def unfollow(self, *, follower: UserId, followee: UserId) -> bool:
         a, b = parse_id(follower), parse_id(followee)
         if a is None or b is None:

@@ -94,6 +94,22 @@ class SqlitePostStore:
             )
             await _save_outbox(tx, outbox)
 
+    async def import_posts(self, *, posts: Sequence[Post]) -> None:
+        async with self._db.write() as tx:
+            await tx.executemany(
+                f"INSERT INTO posts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        require_id(p.id),
+                        require_id(p.author_id),
+                        p.body,
+                        to_ms(p.created_at),
+                        p.delivery.value,
+                    )
+                    for p in posts
+                ],
+            )
+
     async def delete_post(self, *, post_id: PostId, outbox: OutboxMessage) -> Post | None:
         key = parse_id(post_id)
         if key is None:

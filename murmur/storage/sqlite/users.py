@@ -45,6 +45,17 @@ class SqliteUserStore:
                 ),
             )
 
+    async def import_users(self, *, users: Sequence[tuple[User, str]]) -> None:
+        async with self._db.write() as tx:
+            await tx.executemany(
+                "INSERT INTO users (id, username, display_name, bio, created_at, password_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (require_id(u.id), u.username, u.display_name, u.bio, to_ms(u.created_at), password_hash)
+                    for u, password_hash in users
+                ],
+            )
+
     async def users_by_id(self, *, ids: Sequence[UserId]) -> dict[UserId, User]:
         rows = await self._db.fetchall(
             f"SELECT {_COLUMNS} FROM users WHERE id IN (SELECT value FROM json_each(?))",
