@@ -13,10 +13,12 @@ from murmur.auth import Passwords, Tokens
 from murmur.domain import IdGenerator, Limits
 from murmur.fanout.base import FanoutStrategy
 from murmur.fanout.delivery import FanoutHandler
+from murmur.fanout.delivery_policy import CostModel, CostWeights, FollowerThreshold
 from murmur.fanout.feed import Feed
 from murmur.fanout.hybrid import HybridStrategy
 from murmur.fanout.pull import PullStrategy
 from murmur.fanout.push import PushStrategy
+from murmur.fanout.rates import RateMeter
 from murmur.fanout.repair import TimelineRepair
 from murmur.fanout.sources import Sources
 from murmur.settings import Settings, Strategy
@@ -51,11 +53,33 @@ def build_strategy(settings: Settings, backends: Backends, sources: Sources) -> 
             return PullStrategy(sources=sources, posts=backends.posts)
         case Strategy.HYBRID:
             return HybridStrategy(
-                graph=backends.graph,
                 posts=backends.posts,
                 timelines=backends.timelines,
                 sources=sources,
-                threshold=settings.hybrid_threshold,
+                policy=FollowerThreshold(graph=backends.graph, threshold=settings.hybrid_threshold),
+            )
+        case Strategy.COST_MODEL:
+            costs = settings.cost_model
+            meters = (
+                RateMeter(half_life_seconds=costs.half_life_seconds),
+                RateMeter(half_life_seconds=costs.half_life_seconds),
+            )
+            return HybridStrategy(
+                posts=backends.posts,
+                timelines=backends.timelines,
+                sources=sources,
+                name=Strategy.COST_MODEL,
+                meters=meters,
+                policy=CostModel(
+                    graph=backends.graph,
+                    reads=meters[0],
+                    writes=meters[1],
+                    weights=CostWeights(push_cost=costs.push_cost, pull_cost=costs.pull_cost),
+                    fallback=FollowerThreshold(graph=backends.graph, threshold=settings.hybrid_threshold),
+                    half_life_seconds=costs.half_life_seconds,
+                    sample=costs.sample_followers,
+                    remember_seconds=costs.remember_seconds,
+                ),
             )
 
 

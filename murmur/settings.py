@@ -27,6 +27,7 @@ class Strategy(StrEnum):
     PUSH = "push"
     PULL = "pull"
     HYBRID = "hybrid"
+    COST_MODEL = "cost-model"  # hybrid, with Feeding Frenzy's per-author cost rule
 
 
 class Profile(StrEnum):
@@ -162,7 +163,7 @@ class StoreChoice(BaseModel):
     posts: Literal["sqlite", "mongo"] | None = None
     graph: Literal["sqlite", "neptune"] | None = None
     timelines: Literal["sqlite", "dynamodb"] | None = None
-    cache: Literal["memory", "redis"] | None = None
+    cache: Literal["memory", "redis", "none"] | None = None  # none: nothing cached (the study)
     bus: Literal["local", "redis"] | None = None
     queue: Literal["sqlite", "sqs"] | None = None
 
@@ -184,9 +185,22 @@ class ResolvedStores(BaseModel):
     posts: Literal["sqlite", "mongo"]
     graph: Literal["sqlite", "neptune"]
     timelines: Literal["sqlite", "dynamodb"]
-    cache: Literal["memory", "redis"]
+    cache: Literal["memory", "redis", "none"]
     bus: Literal["local", "redis"]
     queue: Literal["sqlite", "sqs"]
+
+
+class CostModelSettings(BaseModel):
+    """The cost-model hybrid (MURMUR_FANOUT=cost-model): push an author's posts when their
+    followers' reads, weighted by `pull_cost`, outweigh the author's posts weighted by
+    `push_cost` (murmur/fanout/delivery_policy.py). The defaults are the costs measured on
+    the embedded SQLite store (`murmur experiment` measures them again and reports them)."""
+
+    push_cost: float = Field(default=2e-5, gt=0)  # seconds: one post into one follower's timeline
+    pull_cost: float = Field(default=1e-4, gt=0)  # seconds: one author's posts merged into one read
+    half_life_seconds: float = Field(default=60.0, gt=0)  # how fast measured rates forget
+    sample_followers: int = Field(default=200, ge=1)  # followers whose read rates are averaged
+    remember_seconds: float = Field(default=10.0, ge=0)  # an author's decision is reused this long
 
 
 class SeedSettings(BaseModel):
@@ -203,6 +217,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     fanout: Strategy = Strategy.HYBRID
     hybrid_threshold: int = Field(default=10_000, ge=0)
+    cost_model: CostModelSettings = CostModelSettings()
     timeline_max: int = Field(default=800, ge=1)
     # about one push in this many trims a timeline back to the cap (None: the store's own
     # default, 16 on SQLite, 100 on DynamoDB); 1 trims on every push

@@ -1,9 +1,11 @@
-"""Push for most authors, pull for celebrities.
+"""Push for most authors, pull for the few whose pushes would cost too much.
 
-An author with more followers than the threshold would cost a write per follower
-per post; their posts are PULLED instead and merged in at read time, from the
-authors among the viewer's sources who have written pulled posts (a few
-celebrities, cached per viewer: see sources.py), not from everyone they follow.
+Which authors are pulled is a DeliveryPolicy's call (delivery_policy.py): more followers
+than a threshold (Strategy.HYBRID), or Feeding Frenzy's cost model over measured read
+and write rates (Strategy.COST_MODEL, which then records every read and post in its
+meters). A pulled author's posts are merged in at read time, from the authors among the
+viewer's sources who have written pulled posts (a few, cached per viewer: see
+sources.py), not from everyone they follow.
 """
 
 from __future__ import annotations
@@ -12,36 +14,41 @@ import asyncio
 
 from murmur.domain import Delivery, PostId, UserId
 from murmur.fanout.base import merge_newest
+from murmur.fanout.delivery_policy import DeliveryPolicy
+from murmur.fanout.rates import RateMeter
 from murmur.fanout.sources import Sources
 from murmur.settings import Strategy
-from murmur.storage.base import FollowGraph, PostStore, TimelineStore
+from murmur.storage.base import PostStore, TimelineStore
 
 
 class HybridStrategy:
-    name = Strategy.HYBRID
     materialises = True
 
     def __init__(
         self,
         *,
-        graph: FollowGraph,
         posts: PostStore,
         timelines: TimelineStore,
         sources: Sources,
-        threshold: int,
+        policy: DeliveryPolicy,
+        name: Strategy = Strategy.HYBRID,
+        meters: tuple[RateMeter, RateMeter] | None = None,  # (reads, writes) the policy uses
     ) -> None:
-        self._graph = graph
+        self.name = name
         self._posts = posts
         self._timelines = timelines
         self._sources = sources
-        self._threshold = threshold
+        self._policy = policy
+        self._meters = meters
 
     async def delivery_for(self, *, author_id: UserId) -> Delivery:
-        counts = await self._graph.follow_counts(user_ids=[author_id])
-        followers = counts[author_id].followers if author_id in counts else 0
-        return Delivery.PULLED if followers > self._threshold else Delivery.PUSHED
+        if self._meters is not None:
+            self._meters[1].record(author_id)
+        return await self._policy.decide(author_id)
 
     async def read(self, *, viewer: UserId, before: PostId | None, limit: int) -> list[PostId]:
+        if self._meters is not None:
+            self._meters[0].record(viewer)
         pushed, pulled = await asyncio.gather(
             self._timelines.timeline(owner=viewer, before=before, limit=limit),
             self._pulled(viewer, before, limit),

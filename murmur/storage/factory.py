@@ -154,9 +154,9 @@ async def _cache(c: _Connections) -> Cache:
         from murmur.storage.redis import RedisCache
 
         return RedisCache(conn=await c.redis())
-    from murmur.storage.memory import MemoryCache
+    from murmur.storage.memory import MemoryCache, NoCache
 
-    return MemoryCache()
+    return NoCache() if c.settings.resolved_stores.cache == "none" else MemoryCache()
 
 
 async def _bus(c: _Connections) -> EventBus:

@@ -12,6 +12,24 @@ from murmur.storage.subscription import BufferedSubscription
 
 
 @counted("cache")
+class NoCache:
+    """A cache that keeps nothing (MURMUR_STORES__CACHE=none): every read goes to the stores,
+    which is what the study compares caching against."""
+
+    async def get_many(self, *, keys: Sequence[str]) -> dict[str, bytes]:
+        return {}
+
+    async def set_many(self, *, items: Mapping[str, bytes], ttl_seconds: int) -> None:
+        return None
+
+    async def add_many(self, *, items: Mapping[str, bytes], ttl_seconds: int) -> None:
+        return None
+
+    async def delete(self, *, keys: Sequence[str]) -> None:
+        return None
+
+
+@counted("cache")
 class MemoryCache:
     """A least-recently-used cache with per-entry expiry, bounded in entries and in bytes of values."""
 

@@ -188,3 +188,17 @@ async def test_unfollows_only_ever_grow(graph: FollowGraph) -> None:
 
     counts = (await graph.follow_counts(user_ids=[star]))[star]
     assert (counts.followers, counts.unfollows) == (1, 3)
+
+
+async def test_follow_many_adds_new_edges_once_and_keeps_counts(graph: FollowGraph) -> None:
+    star, *fans = users(6)
+    assert await graph.follow_many(pairs=[(fan, star) for fan in fans]) == 5
+    assert await graph.follow_many(pairs=[(fans[0], star), (star, fans[0])]) == 1  # one repeat, one new
+
+    counts = await graph.follow_counts(user_ids=[star, fans[0], fans[1]])
+    assert (counts[star].followers, counts[star].following) == (5, 1)
+    assert (counts[fans[0]].followers, counts[fans[0]].following) == (1, 1)
+    assert await graph.followers_among(user_id=star, candidates=fans) == set(fans)
+    spans = await graph.follower_spans(user_id=star, size=2)
+    found = [fan for span in spans for fan in await graph.followers_in(user_id=star, span=span)]
+    assert sorted(found) == sorted(fans)

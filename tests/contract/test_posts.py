@@ -242,3 +242,18 @@ async def test_recent_posts_edge_cases(post_store: PostStore) -> None:
     assert [p.id for p in repeated] == newest_first
     oldest = PostId(newest_first[-1])
     assert await post_store.recent_posts(author_ids=[who], before=oldest, limit=10) == []
+
+
+async def test_imported_posts_read_back_with_no_outbox_message(post_store: PostStore) -> None:
+    author = UserId(new_id())
+    imported = [new_post(author, delivery=Delivery.PULLED if i % 2 else Delivery.PUSHED) for i in range(40)]
+    await post_store.import_posts(posts=imported)
+
+    assert await post_store.count_posts() == 40
+    assert await post_store.posts_by_id(ids=[p.id for p in imported]) == {p.id: p for p in imported}
+    newest = await post_store.recent_posts(
+        author_ids=[author], before=None, limit=5, delivery=Delivery.PULLED
+    )
+    assert [p.id for p in newest] == [p.id for p in reversed(imported) if p.delivery is Delivery.PULLED][:5]
+    assert await post_store.pulled_authors(author_ids=[author]) == {author}
+    assert await post_store.claim_outbox(older_than_seconds=0, limit=10, lease_seconds=30) == []

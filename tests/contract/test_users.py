@@ -124,3 +124,15 @@ async def test_activity_is_recorded_and_answers_who_was_active(users_store: User
     assert await users_store.record_activity(user_id=lapsed.id, at=now) == now - timedelta(days=40)
     assert await users_store.active_among(user_ids=everyone, since=since) == {regular.id, lapsed.id}
     assert await users_store.record_activity(user_id=UserId(new_id()), at=now) is None
+
+
+async def test_imported_users_read_back_like_created_ones(users_store: UserStore) -> None:
+    imported = [new_user(f"bulk{i}") for i in range(50)]
+    await users_store.import_users(users=[(user, f"hash-{user.id}") for user in imported])
+
+    assert await users_store.count_users() == 50
+    assert await users_store.users_by_id(ids=[u.id for u in imported]) == {u.id: u for u in imported}
+    credentials = await users_store.credentials(username="BULK7")
+    assert credentials is not None and credentials.password_hash == f"hash-{imported[7].id}"
+    with pytest.raises(UsernameTaken):  # the unique username still holds afterwards
+        await users_store.create_user(user=new_user("bulk3"), password_hash="h")
