@@ -67,3 +67,91 @@ def generate(
         typer.echo(f"murmur: {exc}", err=True)
         raise typer.Exit(2) from None
     run_generate(spec, settings, personas)
+
+
+@app.command()
+def experiment(
+    out: Annotated[Path, typer.Option(help="Where the results, the JSON and the report go.")] = Path(
+        "study-results"
+    ),
+    sizes: Annotated[str, typer.Option(help="Comma-separated graph sizes (users).")] = "5000,25000",
+    with_100k: Annotated[bool, typer.Option("--with-100k", help="Add 100,000 users to the sizes.")] = False,
+    strategies: Annotated[
+        str, typer.Option(help="Comma-separated strategies: push, pull, hybrid, cost-model.")
+    ] = "push,pull,hybrid,cost-model",
+    no_cache_off: Annotated[
+        bool, typer.Option("--no-cache-off", help="Run every cell with the cache on only.")
+    ] = False,
+    concurrency: Annotated[
+        float, typer.Option(help="Share of users active at once (the original: 0.2, 0.5, 0.8).")
+    ] = 0.5,
+    time_scale: Annotated[
+        float, typer.Option(help="The original's 25 min steady + 5 min burst, times this.")
+    ] = 1 / 60,
+    smoke: Annotated[
+        bool, typer.Option("--smoke", help="A tiny graph and a few seconds per cell: checks the pipeline.")
+    ] = False,
+) -> None:
+    """Run the fan-out study (push, pull, hybrid, cost-model × sizes × cache on/off) on the
+    embedded shape and write study.json and a self-contained report.html."""
+    _require_study_extra()
+    import asyncio
+
+    from rich.console import Console
+
+    from loadtest.experiment import StudyPlan
+    from loadtest.study import cells_in_order, run_study
+    from murmur.settings import Strategy
+
+    try:
+        chosen = tuple(Strategy(s.strip()) for s in strategies.split(",") if s.strip())
+        graph_sizes = tuple(int(s) for s in sizes.split(",") if s.strip()) + ((100_000,) if with_100k else ())
+    except ValueError as exc:
+        typer.echo(f"murmur: {exc}", err=True)
+        raise typer.Exit(2) from None
+    plan = StudyPlan(
+        out=out,
+        sizes=tuple(sorted(set(graph_sizes))),
+        strategies=chosen,
+        caches=(True,) if no_cache_off else (True, False),
+        concurrency=concurrency,
+        time_scale=time_scale,
+    )
+    if smoke:
+        plan = smoke_plan(plan)
+    console = Console()
+    cells = cells_in_order(plan)
+    console.print(
+        f"{len(cells)} cells; simulated users = users × {plan.concurrency:g} × {plan.active_scale:.4f} "
+        f"({', '.join(f'{n:,} users: {plan.simulated_users(n)}' for n in plan.sizes)}); "
+        f"{plan.warmup_seconds:g} s warm-up, {plan.steady_seconds:g} s steady, {plan.burst_seconds:g} s burst per cell"
+    )
+    done = [0]
+    with console.status("starting") as status:
+
+        def say(message: str) -> None:
+            status.update(f"[{done[0]}/{len(cells)} cells] {message}")
+            console.log(message)
+
+        def cell_done(_cell: object) -> None:
+            done[0] += 1
+
+        study = asyncio.run(run_study(plan, say, cell_done=cell_done))
+    for finding in study["findings"]:
+        console.print(f"[bold]{finding['original']}[/bold] {finding['verdict']}: {finding['evidence']}")
+    console.print(f"report: {out / 'report.html'}; data: {out / 'study.json'}")
+
+
+def smoke_plan(plan: object) -> object:
+    from dataclasses import replace
+
+    return replace(  # type: ignore[type-var]
+        plan,
+        sizes=(300,),
+        caches=(True,),
+        active_scale=0.02,
+        time_scale=4 / 1500,
+        warmup_seconds=2.0,
+        think_seconds=0.2,
+        consistency_rounds=2,
+    )
