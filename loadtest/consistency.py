@@ -182,9 +182,7 @@ async def races(
         await asyncio.gather(*changes)
         changed_at = time.monotonic()
         expect = {leaver.username: False, newcomer.username: not deleting, watcher.username: not deleting}
-        sightings = await _watch_until_true(
-            [leaver, newcomer, watcher], post_id, expect, CONVERGENCE_TIMEOUT_SECONDS
-        )
+        sightings = await _watch_until_true([leaver, newcomer, watcher], post_id, expect)
         converged_at = time.monotonic()
         await asyncio.to_thread(drained)
         for session in (leaver, newcomer, watcher):
@@ -216,13 +214,13 @@ async def races(
 
 
 async def _watch_until_true(
-    sessions: Sequence[Session], post_id: str, expect: dict[str, bool], timeout: float
+    sessions: Sequence[Session], post_id: str, expect: dict[str, bool]
 ) -> dict[str, float]:
     """Poll until every session's view matches `expect`; for each session that was seen
     contradicting it after the changes returned, for how long (seconds)."""
     started = time.monotonic()
     wrong: dict[str, float] = {}
-    while time.monotonic() - started < timeout:
+    while time.monotonic() - started < CONVERGENCE_TIMEOUT_SECONDS:
         views = await asyncio.gather(*(s.timeline_ids(first=50) for s in sessions))
         now = time.monotonic() - started
         settled = True

@@ -267,7 +267,7 @@ def summarise(
 ) -> dict[str, Any]:
     stats = read_stats(workdir)
     history = read_history(workdir)
-    requests = {
+    requests: dict[str, dict[str, Any]] = {
         name.removeprefix("op:"): {
             "type": s.kind,
             "count": s.count,
@@ -279,9 +279,9 @@ def summarise(
         for name, s in stats.items()
         if name != "Aggregated"
     }
-    reads = sum(requests.get(op, {}).get("count", 0) for op in READ_OPERATIONS)
-    writes = sum(requests.get(op, {}).get("count", 0) for op in WRITE_OPERATIONS)
-    http_requests = sum(r["count"] for r in requests.values() if r["type"] == "POST")
+    reads = sum(int(requests[op]["count"]) for op in READ_OPERATIONS if op in requests)
+    writes = sum(int(requests[op]["count"]) for op in WRITE_OPERATIONS if op in requests)
+    http_requests = sum(int(r["count"]) for r in requests.values() if r["type"] == "POST")
     operations = measured.by_label("murmur_store_operations_total", "store", "operation")
     total_operations = sum(operations.values())
     lag = measured.histogram("murmur_fanout_lag_seconds")

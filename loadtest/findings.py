@@ -17,7 +17,8 @@ def cell(study: dict[str, Any], strategy: str, users: int, cache: bool) -> dict[
     for result in study["cells"]:
         c = result["cell"]
         if (c["strategy"], c["users"], c["cache"]) == (strategy, users, cache):
-            return result
+            found: dict[str, Any] = result
+            return found
     return None
 
 

@@ -120,20 +120,20 @@ def read_stats(workdir: Path) -> dict[str, RequestStats]:
 
 def read_history(workdir: Path) -> list[dict[str, float]]:
     """The aggregated time series: seconds since start, users, requests/s, failures/s."""
-    rows = []
+    rows: list[dict[str, float]] = []
     path = workdir / "locust_stats_history.csv"
     if not path.exists():
         return rows
     with path.open() as file:
-        for row in csv.DictReader(file):
-            if row["Name"] != "Aggregated":
+        for line in csv.DictReader(file):
+            if line["Name"] != "Aggregated":
                 continue
             rows.append(
                 {
-                    "at": float(row["Timestamp"]),
-                    "users": float(row["User Count"]),
-                    "rps": float(row["Requests/s"] or 0),
-                    "failures_per_s": float(row["Failures/s"] or 0),
+                    "at": float(line["Timestamp"]),
+                    "users": float(line["User Count"]),
+                    "rps": float(line["Requests/s"] or 0),
+                    "failures_per_s": float(line["Failures/s"] or 0),
                 }
             )
     if rows:

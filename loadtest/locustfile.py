@@ -22,6 +22,7 @@ the delivery probe out).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -176,10 +177,8 @@ class TimelineUser(GraphQLClient):
         writes = self.rng.random() < TIER_WRITE_SHARE[self.tier]
         mix = WRITES if writes else READS
         operation = self.rng.choices(list(mix), weights=list(mix.values()))[0]
-        try:
+        with contextlib.suppress(GraphQLFailure):  # already reported to Locust as a failure
             getattr(self, f"_{operation}")()
-        except GraphQLFailure:
-            pass  # already reported to Locust as a failure
 
     def _homeTimeline(self) -> None:
         data = self.gql("homeTimeline", HOME_TIMELINE, {"first": 20, "after": None})
@@ -260,7 +259,7 @@ class DeliveryProbe(GraphQLClient):
             self.gql("follow", FOLLOW, {"id": people.ids[author]})
         self.waiting: dict[str, tuple[float, Event]] = {}
         self.arrived: dict[str, float] = {}
-        self.socket = _subscribe(self.host, self.token)
+        self.socket = _subscribe(self.host or "", self.token)
         self.reader = gevent.spawn(self._read)
         self.turn = itertools.cycle(self.authors)
 
@@ -282,7 +281,7 @@ class DeliveryProbe(GraphQLClient):
                 event.set()
             arrived = event.wait(PROBE_TIMEOUT_SECONDS)
             elapsed_ms = (self.arrived.get(post_id, time.time()) - started) * 1000
-            events.request.fire(
+            events.request.fire(  # type: ignore[no-untyped-call]
                 request_type="WS",
                 name=f"post→ADDED ({tier})",
                 response_time=elapsed_ms,
@@ -339,8 +338,8 @@ class SteadyThenBurst(LoadTestShape):
         if _setting("PROBE", "1") != "0":
             classes.append(DeliveryProbe)
         probes = 1 if DeliveryProbe in classes else 0
-        elapsed = self.get_run_time()
-        if elapsed >= warmup and not self._measuring:
+        elapsed = self.get_run_time()  # type: ignore[no-untyped-call]
+        if elapsed >= warmup and not self._measuring and self.runner is not None:
             self._measuring = True
             self.runner.stats.reset_all()
             marker = _setting("MARKER", "")

@@ -77,7 +77,7 @@ def _percentile_curves(study: dict[str, Any], operation: str, users: int) -> str
         if result is None or operation not in result["requests"]:
             continue
         points = result["requests"][operation]["percentiles_ms"]
-        xs = [float(p.rstrip("%")) for p in points]
+        xs = [min(float(p.rstrip("%")) / 100, 0.99999) for p in points]
         axes.plot(
             xs, list(points.values()), marker="o", markersize=3, label=strategy, color=COLOURS[strategy]
         )
@@ -171,6 +171,10 @@ def _throughput_over_time(study: dict[str, Any], users: int) -> str:
     axes.set_title(f"Throughput over the run, {users:,} users, cache on")
     axes.legend(fontsize=8)
     return _svg(figure)
+
+
+def _get(result: dict[str, Any] | None, group: str, key: str) -> float | None:
+    return None if result is None else float(result[group][key])
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -297,11 +301,14 @@ def write_report(study: dict[str, Any], path: Path) -> None:
         _section(
             "Throughput and storage",
             _lines_by_size(
-                study, "Throughput reached (whole run)", "requests/s", lambda r: r and r["throughput"]["rps"]
+                study, "Throughput reached (whole run)", "requests/s", lambda r: _get(r, "throughput", "rps")
             )
             + _throughput_over_time(study, largest)
             + _lines_by_size(
-                study, "Timeline storage", "MiB", lambda r: r and r["storage"]["timeline_bytes"] / 2**20
+                study,
+                "Timeline storage",
+                "MiB",
+                lambda r: (_get(r, "storage", "timeline_bytes") or 0.0) / 2**20,
             ),
         )
     )
