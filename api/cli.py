@@ -222,8 +222,9 @@ def init() -> None:
 
 
 def main() -> None:
-    import api.study_cli  # noqa: F401  (registers the study's commands)
+    from api.study_cli import register
 
+    register(app)
     app()
 
 

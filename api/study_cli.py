@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli import app, build_settings
+from api.cli import build_settings
 
 if TYPE_CHECKING:
     from loadtest.experiment import StudyPlan
@@ -29,7 +29,6 @@ def _require_study_extra() -> None:
         raise typer.Exit(2) from None
 
 
-@app.command()
 def generate(
     users: Annotated[int, typer.Option(help="Users to generate.")] = 5_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same world.")] = 7,
@@ -69,10 +68,15 @@ def generate(
     except ValueError as exc:
         typer.echo(f"murmur: {exc}", err=True)
         raise typer.Exit(2) from None
-    run_generate(spec, settings, personas)
+    from loadtest.load import StoreNotEmpty
+
+    try:
+        run_generate(spec, settings, personas)
+    except StoreNotEmpty as exc:
+        typer.echo(f"murmur: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
-@app.command()
 def experiment(
     out: Annotated[Path, typer.Option(help="Where the results, the JSON and the report go.")] = Path(
         "study-results"
@@ -159,3 +163,9 @@ def smoke_plan(plan: StudyPlan) -> StudyPlan:
         think_seconds=0.2,
         consistency_rounds=2,
     )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the study's commands to `murmur`."""
+    app.command()(generate)
+    app.command()(experiment)

@@ -45,6 +45,10 @@ STORE_BATCH = 2_000  # rows per bulk call when loading through the stores
 Advance = Callable[[str, int], None]  # (phase, rows done)
 
 
+class StoreNotEmpty(Exception):
+    """The stores already hold users: a world is only loaded into fresh ones."""
+
+
 @dataclass(frozen=True, slots=True)
 class LoadReport:
     users: int
@@ -94,7 +98,8 @@ async def load_world(world: World, settings: Settings, advance: Advance) -> Load
     plan = deliveries(world, settings.fanout, settings.hybrid_threshold)
     if uses_sqlite_file(settings):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await _create_schema(settings.sqlite_path)
+        if await _create_schema(settings.sqlite_path):
+            raise StoreNotEmpty(f"{settings.sqlite_path} already holds users: generate into a fresh data dir")
         return await asyncio.to_thread(_load_sqlite_file, world, settings, plan, password_hash, advance)
     backends = await open_backends(settings)
     try:
@@ -135,9 +140,14 @@ def _load_sqlite_file(
     return LoadReport(world.users, world.edges, world.posts, entries, seconds, "sqlite")
 
 
-async def _create_schema(path: Path) -> None:
+async def _create_schema(path: Path) -> int:
+    """Create the file's tables if need be; how many users it holds."""
     db = await SqliteDatabase.open(path, readers=1)
-    await db.close()
+    try:
+        row = await db.fetchone("SELECT count(*) FROM users")
+        return int(row[0]) if row else 0
+    finally:
+        await db.close()
 
 
 async def _load_through_stores(
@@ -149,7 +159,7 @@ async def _load_through_stores(
     advance: Advance,
 ) -> LoadReport:
     if await b.users.count_users():
-        raise RuntimeError("the stores already hold users: generate into fresh stores")
+        raise StoreNotEmpty("the stores already hold users: generate into fresh ones")
     seconds: dict[str, float] = {}
     ids = world.user_ids
     started = time.perf_counter()
