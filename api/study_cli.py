@@ -81,7 +81,12 @@ def experiment(
     out: Annotated[Path, typer.Option(help="Where the results, the JSON and the report go.")] = Path(
         "study-results"
     ),
-    sizes: Annotated[str, typer.Option(help="Comma-separated graph sizes (users).")] = "5000,25000",
+    sizes: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated graph sizes (users) [default: 5000,25000; with --cloud 1000,2000]."
+        ),
+    ] = None,
     with_100k: Annotated[bool, typer.Option("--with-100k", help="Add 100,000 users to the sizes.")] = False,
     strategies: Annotated[
         str, typer.Option(help="Comma-separated strategies: push, pull, hybrid, cost-model.")
@@ -98,6 +103,14 @@ def experiment(
     smoke: Annotated[
         bool, typer.Option("--smoke", help="A tiny graph and a few seconds per cell: checks the pipeline.")
     ] = False,
+    cloud: Annotated[
+        bool,
+        typer.Option(
+            "--cloud",
+            help="Run on the cloud profile's local stand-ins (as `make stack`: MongoDB, Neptune's, "
+            "DynamoDB and SQS in moto, Redis), an API and a worker process per cell. Needs a checkout.",
+        ),
+    ] = False,
 ) -> None:
     """Run the fan-out study (push, pull, hybrid, cost-model × sizes × cache on/off) on the
     embedded shape and write study.json and a self-contained report.html."""
@@ -112,7 +125,8 @@ def experiment(
 
     try:
         chosen = tuple(Strategy(s.strip()) for s in strategies.split(",") if s.strip())
-        graph_sizes = tuple(int(s) for s in sizes.split(",") if s.strip()) + ((100_000,) if with_100k else ())
+        given = sizes or ("1000,2000" if cloud else "5000,25000")
+        graph_sizes = tuple(int(s) for s in given.split(",") if s.strip()) + ((100_000,) if with_100k else ())
     except ValueError as exc:
         typer.echo(f"murmur: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -143,7 +157,7 @@ def experiment(
         def cell_done(_cell: object) -> None:
             done[0] += 1
 
-        study = asyncio.run(run_study(plan, say, cell_done=cell_done))
+        study = asyncio.run(run_study(plan, say, cell_done=cell_done, cloud=cloud))
     for finding in study["findings"]:
         console.print(f"[bold]{finding['original']}[/bold] {finding['verdict']}: {finding['evidence']}")
     console.print(f"report: {out / 'report.html'}; data: {out / 'study.json'}")

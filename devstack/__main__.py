@@ -22,18 +22,17 @@ from typing import Any
 
 from devstack.cloud import (
     HOST,
-    CloudServers,
     MurmurProcesses,
     StackError,
     cloud_env,
     inherited_env,
     new_jwt_secret,
+    start_servers,
+    stop_servers,
 )
 from tests.servers._process import Launch, ServerStartError
 from tests.servers._reaper import temp_dir
-from tests.servers.servers import launch_bolt, launch_mongo, launch_moto, launch_redis
 
-SERVER_TIMEOUT_SECONDS = 60.0
 PROGRESS_EVERY_SECONDS = 10.0
 # the API seeds a demo world on first start and is ready only after it
 READY_TIMEOUT_SECONDS = 600.0
@@ -60,31 +59,6 @@ def _port_free(port: int) -> bool:
 
 def _say(message: str = "") -> None:
     print(message, flush=True)
-
-
-def _start_servers(launches: list[Launch[Any]]) -> CloudServers:
-    """Launch the four servers at once (they boot in parallel) and wait for each to answer."""
-    for launcher in (launch_redis, launch_moto, launch_mongo, launch_bolt):
-        launch = launcher()
-        launches.append(launch)
-        launch.watch(SERVER_TIMEOUT_SECONDS)
-    for launch in launches:
-        seconds = launch.wait_ready()
-        _say(f"  {launch.name:6} {launch.info.url:28} answered after {seconds:.1f} s")
-    redis, moto, mongo, bolt = (launch.info for launch in launches)
-    if not bolt.isolated:
-        _say(
-            "  warning: FalkorDB's own Bolt listener (which the relay forwards to) is open on every "
-            "interface: keeping it in a private network namespace needs root, unshare, nsenter and ip"
-        )
-    return CloudServers(redis=redis, moto=moto, mongo=mongo, bolt=bolt)
-
-
-def _stop_servers(launches: list[Launch[Any]]) -> None:
-    for launch in launches:  # SIGTERM all first: they stop in parallel
-        launch.terminate()
-    for launch in launches:
-        launch.stop()  # and remove its workdir: a failed server's log tail is in its error
 
 
 class _SeedProgress:
@@ -150,7 +124,7 @@ def run(port: int) -> int:
     failed = True
     try:
         _say("starting redis-server, moto, SecantusDB and FalkorDB (Bolt) on 127.0.0.1 ...")
-        servers = _start_servers(launches)
+        servers = start_servers(launches, _say)
         # Only the stack's own settings are printed for reuse; MURMUR_* given to `make stack` apply too.
         shared = cloud_env(servers, jwt_secret=new_jwt_secret())
         env_file = workdir / "stack.env"
@@ -185,7 +159,7 @@ def run(port: int) -> int:
             _say("stopping the API and the worker ...")
             murmur.stop()
         _say("stopping the servers ...")
-        _stop_servers(launches)
+        stop_servers(launches)
         if failed:
             _say(f"the API's and the worker's logs are kept in {workdir}")
         else:

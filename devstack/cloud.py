@@ -18,11 +18,21 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # The test fixtures' server helpers (tests/servers), imported from the tests package on
 # purpose: the stack runs exactly the servers the tests run, started the same way.
-from tests.servers._process import ServerProcess, log_tail, spawn
-from tests.servers.servers import BoltServer, MongoServer, MotoServer, RedisServer
+from tests.servers._process import Launch, ServerProcess, log_tail, spawn
+from tests.servers.servers import (
+    BoltServer,
+    MongoServer,
+    MotoServer,
+    RedisServer,
+    launch_bolt,
+    launch_mongo,
+    launch_moto,
+    launch_redis,
+)
 
 HOST = "127.0.0.1"
 MURMUR = str(Path(sysconfig.get_path("scripts")) / "murmur")  # the console script of this venv
@@ -63,6 +73,45 @@ class StoreNames:
             fanout_bulk_queue=f"murmur-fanout-bulk-{run}.fifo",
             dead_letter_queue=f"murmur-fanout-dlq-{run}.fifo",
         )
+
+
+SERVER_TIMEOUT_SECONDS = 60.0
+
+
+def start_servers(launches: list[Launch[Any]], say: Callable[[str], None]) -> CloudServers:
+    """Launch the four stand-ins at once (they boot in parallel) and wait for each to answer;
+    every launch is appended to `launches` as it starts, for stop_servers."""
+    for launcher in (launch_redis, launch_moto, launch_mongo, launch_bolt):
+        launch: Launch[Any] = launcher()
+        launches.append(launch)
+        launch.watch(SERVER_TIMEOUT_SECONDS)
+    for launch in launches:
+        seconds = launch.wait_ready()
+        say(f"  {launch.name:6} {launch.info.url:28} answered after {seconds:.1f} s")
+    redis, moto, mongo, bolt = (launch.info for launch in launches)
+    if not bolt.isolated:
+        say(
+            "  warning: FalkorDB's own Bolt listener (which the relay forwards to) is open on every "
+            "interface: keeping it in a private network namespace needs root, unshare, nsenter and ip"
+        )
+    return CloudServers(redis=redis, moto=moto, mongo=mongo, bolt=bolt)
+
+
+def stop_servers(launches: list[Launch[Any]]) -> None:
+    for launch in launches:  # SIGTERM all first: they stop in parallel
+        launch.terminate()
+    for launch in launches:
+        launch.stop()  # and remove its workdir: a failed server's log tail is in its error
+
+
+@contextmanager
+def running_servers(say: Callable[[str], None]) -> Iterator[CloudServers]:
+    """The four stand-ins for as long as the block runs."""
+    launches: list[Launch[Any]] = []
+    try:
+        yield start_servers(launches, say)
+    finally:
+        stop_servers(launches)
 
 
 def new_jwt_secret() -> str:

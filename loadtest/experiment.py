@@ -14,18 +14,18 @@ and pull cells of the smallest size run first, and their numbers become its weig
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest.deployments import CloudDeployment, Deployment, EmbeddedDeployment
 from loadtest.graph import GraphSpec, World, generate
 from loadtest.load import LoadReport, load_world, tier_summary, write_personas
 from loadtest.locust_run import LoadShape, read_failures, read_history, read_stats, start_locust, wait_for
-from loadtest.processes import MurmurServer, UsageSampler, study_env
-from loadtest.scrape import Snapshot, scrape
+from loadtest.processes import UsageSampler, study_env
+from loadtest.scrape import Snapshot
 from murmur.settings import Settings, Strategy
 from murmur.socialgraph import Tier
 
@@ -137,13 +137,19 @@ class Templates:
         if (users, key.value) not in self.loads:
             shutil.rmtree(data_dir, ignore_errors=True)
             world = self.world(plan, users)
-            settings = cell_settings(plan, data_dir, key, world)
+            settings = Settings(data_dir=data_dir, **cell_settings_values(plan, key, world))
             self.loads[(users, key.value)] = await load_world(world, settings, lambda _phase, _rows: None)
             write_personas(world, self.personas(users), self.loads[(users, key.value)])
         return data_dir / "murmur.db"
 
     def personas(self, users: int) -> Path:
         return self.root / f"personas-{users}.json"
+
+    def personas_for(self, plan: StudyPlan, users: int) -> None:
+        """Write the personas file if no load has (the cloud cells load elsewhere)."""
+        if not self.personas(users).exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_personas(self.world(plan, users), self.personas(users))
 
 
 def threshold(plan: StudyPlan, world: World) -> int:
@@ -153,20 +159,19 @@ def threshold(plan: StudyPlan, world: World) -> int:
     return celebrity.low - 1
 
 
-def cell_settings(plan: StudyPlan, data_dir: Path, strategy: Strategy, world: World) -> Settings:
-    return Settings(
-        data_dir=data_dir,
-        fanout=strategy,
-        hybrid_threshold=threshold(plan, world),
-        timeline_max=plan.timeline_max,
-        seed={"enabled": False, "demo_password": PASSWORD},
-    )
+def cell_settings_values(plan: StudyPlan, strategy: Strategy, world: World) -> dict[str, Any]:
+    """What loading a cell's store needs: its strategy decides the deliveries of the history."""
+    return {
+        "fanout": strategy,
+        "hybrid_threshold": threshold(plan, world),
+        "timeline_max": plan.timeline_max,
+        "seed": {"enabled": False, "demo_password": PASSWORD},
+    }
 
 
-def cell_env(plan: StudyPlan, cell: Cell, data_dir: Path, costs: Costs, world: World) -> dict[str, str]:
+def cell_env(plan: StudyPlan, cell: Cell, costs: Costs, world: World) -> dict[str, str]:
     return study_env(
         {
-            "MURMUR_DATA_DIR": str(data_dir),
             "MURMUR_FANOUT": cell.strategy.value,
             "MURMUR_HYBRID_THRESHOLD": str(threshold(plan, world)),
             "MURMUR_TIMELINE_MAX": str(plan.timeline_max),
@@ -187,74 +192,68 @@ def fresh_copy(template: Path, data_dir: Path) -> None:
 
 
 async def run_cell(
-    plan: StudyPlan, cell: Cell, templates: Templates, costs: Costs, say: Say
+    plan: StudyPlan, cell: Cell, templates: Templates, costs: Costs, say: Say, servers: Any = None
 ) -> dict[str, Any]:
+    """One cell on a fresh store: embedded (a copy of the template file), or on the cloud
+    stand-ins `servers` (stores of its own, loaded through their bulk methods)."""
     workdir = plan.out / "cells" / cell.name
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    data_dir = workdir / "data"
+    world = templates.world(plan, cell.users)
     say(f"{cell.name}: loading the store")
-    fresh_copy(await templates.database(plan, cell.users, cell.strategy), data_dir)
-    env = cell_env(plan, cell, data_dir, costs, templates.world(plan, cell.users))
+    deployment: Deployment
+    if servers is None:
+        data_dir = workdir / "data"
+        fresh_copy(await templates.database(plan, cell.users, cell.strategy), data_dir)
+        deployment = EmbeddedDeployment(workdir, data_dir)
+    else:
+        deployment = CloudDeployment(workdir, servers)
+        await deployment.load(world, **cell_settings_values(plan, cell.strategy, world))
+        templates.personas_for(plan, cell.users)
     shape = plan.shape(cell.users)
-    server = MurmurServer(workdir, env)
     try:
-        server.wait_ready()
+        deployment.start(cell_env(plan, cell, costs, world))
         say(f"{cell.name}: {shape.simulated_users} simulated users, warm-up")
         with UsageSampler() as sampler:
-            sampler.watch("murmur", server.child.pid)
+            for name, pid in deployment.processes().items():
+                sampler.watch(name, pid)
             locust, marker = start_locust(
-                server.url, workdir, shape, templates.personas(cell.users), PASSWORD, study_env({})
+                deployment.url, workdir, shape, templates.personas(cell.users), PASSWORD, study_env({})
             )
             sampler.watch("locust", locust.pid)
             if not wait_for(marker, locust, timeout=shape.warmup_seconds + 60):
                 raise locust.failed()
-            before = scrape(f"{server.url}/metrics")
+            before = deployment.metrics()
             say(
                 f"{cell.name}: measuring ({shape.steady_seconds:.0f} s steady, {shape.burst_seconds:.0f} s burst)"
             )
             locust.popen.wait(timeout=shape.seconds + 120)
-            load_ended = scrape(f"{server.url}/metrics")
+            load_ended = deployment.metrics()
             say(f"{cell.name}: waiting for fan-out to drain")
-            drain_seconds = wait_drained(server.url)
-            after = scrape(f"{server.url}/metrics")
+            drain_seconds = wait_drained(deployment.metrics)
+            after = deployment.metrics()
     finally:
-        server.stop()
+        deployment.stop()
     usage = {name: u.summary() for name, u in sampler.usage.items()}
     result = summarise(cell, shape, workdir, after.minus(before), load_ended.minus(before), usage)
     result["drain_seconds"] = drain_seconds
-    result["storage"] = storage(data_dir / "murmur.db")
+    result["storage"] = deployment.storage()
     return result
 
 
-def wait_drained(url: str) -> float:
+def wait_drained(metrics: Callable[[], Snapshot]) -> float:
     """Seconds until the fan-out queue is empty twice in a row (the worker pool reports
     the depth about once a second); DRAIN_TIMEOUT_SECONDS at most."""
     started = time.monotonic()
     empty = 0
     while time.monotonic() - started < DRAIN_TIMEOUT_SECONDS:
-        depth = scrape(f"{url}/metrics").by_label("murmur_queue_depth", "state")
+        depth = metrics().by_label("murmur_queue_depth", "state")
         backlog = depth.get(("visible",), 0.0) + depth.get(("in_flight",), 0.0)
         empty = empty + 1 if backlog == 0 else 0
         if empty >= 2:
             break
         time.sleep(0.5)
     return time.monotonic() - started
-
-
-def storage(db: Path) -> dict[str, float]:
-    with sqlite3.connect(db) as connection:
-        entries = connection.execute("SELECT count(*) FROM timelines").fetchone()[0]
-        table_bytes = connection.execute(
-            "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ('timelines', 'timeline_floors')"
-        ).fetchone()[0]
-        posts = connection.execute("SELECT count(*) FROM posts").fetchone()[0]
-    return {
-        "timeline_entries": entries,
-        "timeline_bytes": table_bytes,
-        "posts": posts,
-        "file_bytes": db.stat().st_size,
-    }
 
 
 def summarise(

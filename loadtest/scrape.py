@@ -27,6 +27,15 @@ class Snapshot:
                 samples[(sample.name, tuple(sorted(sample.labels.items())))] = float(sample.value)
         return cls(samples)
 
+    @classmethod
+    def sum(cls, snapshots: list[Snapshot]) -> Snapshot:
+        """Several processes' samples added together (counters, histograms and depths alike)."""
+        total: dict[tuple[str, Labels], float] = {}
+        for snapshot in snapshots:
+            for key, value in snapshot.samples.items():
+                total[key] = total.get(key, 0.0) + value
+        return cls(total)
+
     def minus(self, earlier: Snapshot) -> Snapshot:
         """What happened between two snapshots (gauges keep their later value)."""
         return Snapshot({key: value - earlier.samples.get(key, 0.0) for key, value in self.samples.items()})

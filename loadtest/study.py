@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from importlib.metadata import version
 from typing import Any
 
 from loadtest.consistency import Personas, run_consistency
+from loadtest.deployments import CloudDeployment, Deployment, EmbeddedDeployment
 from loadtest.experiment import (
     PASSWORD,
     Cell,
@@ -20,6 +22,7 @@ from loadtest.experiment import (
     StudyPlan,
     Templates,
     cell_env,
+    cell_settings_values,
     fresh_copy,
     graph_summary,
     measure_costs,
@@ -28,7 +31,6 @@ from loadtest.experiment import (
     wait_drained,
 )
 from loadtest.findings import findings
-from loadtest.processes import MurmurServer
 from loadtest.report import write_report
 from murmur.settings import Strategy
 
@@ -42,7 +44,21 @@ def cells_in_order(plan: StudyPlan) -> list[Cell]:
     ]
 
 
-async def run_study(plan: StudyPlan, say: Say, *, cell_done: Any = None) -> dict[str, Any]:
+async def run_study(
+    plan: StudyPlan, say: Say, *, cell_done: Any = None, cloud: bool = False
+) -> dict[str, Any]:
+    """Every cell, the consistency study, the findings; writes study.json and report.html.
+    `cloud`: on the cloud profile's local stand-ins, started here and stopped at the end."""
+    if not cloud:
+        return await _run_study(plan, say, cell_done, servers=None)
+    from devstack.cloud import running_servers
+
+    say("starting the cloud stand-ins (redis-server, moto, SecantusDB, FalkorDB)")
+    with running_servers(say) as servers:
+        return await _run_study(plan, say, cell_done, servers=servers)
+
+
+async def _run_study(plan: StudyPlan, say: Say, cell_done: Any, servers: Any) -> dict[str, Any]:
     started = time.monotonic()
     plan.out.mkdir(parents=True, exist_ok=True)
     templates = Templates(plan.out / "templates")
@@ -53,14 +69,16 @@ async def run_study(plan: StudyPlan, say: Say, *, cell_done: Any = None) -> dict
             measured = [r for r in results if r["cell"]["users"] == plan.sizes[0]]
             costs = measure_costs(measured, templates.world(plan, plan.sizes[0]))
             say(f"cost model weights: push {costs.push_cost} s, pull {costs.pull_cost} s ({costs.how})")
-        results.append(await run_cell(plan, cell, templates, costs, say))
+        results.append(await run_cell(plan, cell, templates, costs, say, servers))
         if cell_done is not None:
             cell_done(cell)
     consistency = {}
     smallest = plan.sizes[0]
     for strategy in plan.strategies:
         say(f"consistency: {strategy.value} on {smallest:,} users")
-        consistency[strategy.value] = await consistency_of(plan, strategy, smallest, templates, costs)
+        consistency[strategy.value] = await consistency_of(
+            plan, strategy, smallest, templates, costs, servers
+        )
     study = {
         "meta": {
             "murmur": version("murmur"),
@@ -71,7 +89,7 @@ async def run_study(plan: StudyPlan, say: Say, *, cell_done: Any = None) -> dict
                 "python": platform.python_version(),
                 "system": platform.platform(),
             },
-            "profile": "embedded",
+            "profile": "embedded" if servers is None else "cloud",
             "plan": {**asdict(plan), "out": str(plan.out), "strategies": [s.value for s in plan.strategies]},
             "steady_seconds": plan.steady_seconds,
             "burst_seconds": plan.burst_seconds,
@@ -95,27 +113,35 @@ async def run_study(plan: StudyPlan, say: Say, *, cell_done: Any = None) -> dict
 
 
 async def consistency_of(
-    plan: StudyPlan, strategy: Strategy, users: int, templates: Templates, costs: Costs
+    plan: StudyPlan, strategy: Strategy, users: int, templates: Templates, costs: Costs, servers: Any
 ) -> dict[str, Any]:
     workdir = plan.out / "consistency" / strategy.value
-    data_dir = workdir / "data"
-    fresh_copy(await templates.database(plan, users, strategy), data_dir)
-    cell = Cell(strategy, users, cache=True)
-    server = MurmurServer(workdir, cell_env(plan, cell, data_dir, costs, templates.world(plan, users)))
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    world = templates.world(plan, users)
+    deployment: Deployment
+    if servers is None:
+        data_dir = workdir / "data"
+        fresh_copy(await templates.database(plan, users, strategy), data_dir)
+        deployment = EmbeddedDeployment(workdir, data_dir)
+    else:
+        deployment = CloudDeployment(workdir, servers)
+        await deployment.load(world, **cell_settings_values(plan, strategy, world))
+        templates.personas_for(plan, users)
     try:
-        server.wait_ready()
+        deployment.start(cell_env(plan, Cell(strategy, users, cache=True), costs, world))
         people = json.loads(templates.personas(users).read_text())["personas"]
         result = await run_consistency(
-            server.url,
+            deployment.url,
             Personas(people["username"], people["id"], people["tier"]),
             PASSWORD,
             seed=plan.seed,
             rounds=plan.consistency_rounds,
             posts_per_tier=max(1, plan.consistency_rounds // 2),
-            drained=lambda: wait_drained(server.url),
+            drained=lambda: wait_drained(deployment.metrics),
         )
     finally:
-        server.stop()
+        deployment.stop()
     return {
         "visibility_ms": result.visibility_ms,
         "missed": result.missed,
