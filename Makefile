@@ -13,7 +13,10 @@ BENCH_ARGS ?=
 STACK_PORT ?= 8000
 PROTOS = $(wildcard proto/murmur/events/v1/*.proto)
 
-.PHONY: help bootstrap run stack test lint bench proto clean
+STUDY_OUT ?= study-results
+STUDY_ARGS ?=
+
+.PHONY: help bootstrap run stack test lint bench study proto clean
 
 help:
 	@echo "make run     serve the embedded shape (DATA_DIR=$(DATA_DIR), RUN_ARGS=...)"
@@ -21,6 +24,7 @@ help:
 	@echo "make test    pytest (PYTEST_ARGS=...)"
 	@echo "make lint    ruff, ruff format --check, mypy --strict, import-linter"
 	@echo "make bench   benchmarks in bench/ (BENCH_ARGS=... for bench.serving)"
+	@echo "make study   the fan-out study, ~17 min: report in STUDY_OUT=$(STUDY_OUT) (STUDY_ARGS=--with-100k ...)"
 	@echo "make proto   regenerate protobuf code from proto/"
 	@echo "make clean   remove caches and bench results (keeps .venv and $(DATA_DIR))"
 
@@ -70,11 +74,15 @@ bench: bootstrap
 	done; \
 	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed" >&2; exit 1; fi
 
+# the fan-out study (murmur experiment): study.json and report.html in STUDY_OUT
+study: bootstrap
+	$(UV_RUN) murmur experiment --out $(STUDY_OUT) $(STUDY_ARGS)
+
 proto: bootstrap
 	@if [ -z "$(PROTOS)" ]; then echo "make proto: no proto/murmur/events/v1/*.proto" >&2; exit 1; fi
 	$(UV_RUN) python -m grpc_tools.protoc -I proto --python_out=. --pyi_out=. $(PROTOS)
 
 clean:
-	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-results build dist
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-results study-results build dist
 	find . -path ./.venv -prune -o -path ./.git -prune -o -type d -name __pycache__ -print0 \
 		| xargs -0 rm -rf

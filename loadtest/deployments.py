@@ -35,6 +35,9 @@ class Deployment(Protocol):
     def storage(self) -> dict[str, float]:
         """Timeline entries and bytes, as the store reports them."""
 
+    def new_posts(self, *, since_ms: int) -> dict[str, int] | None:
+        """Posts written since then, by delivery (pushed, pulled); None where not counted."""
+
     def stop(self) -> None: ...
 
 
@@ -71,6 +74,13 @@ class EmbeddedDeployment:
                 "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ('timelines', 'timeline_floors')"
             ).fetchone()[0]
         return {"timeline_entries": entries, "timeline_bytes": table_bytes, "file_bytes": db.stat().st_size}
+
+    def new_posts(self, *, since_ms: int) -> dict[str, int] | None:
+        with sqlite3.connect(self._data_dir / "murmur.db") as connection:
+            rows = connection.execute(
+                "SELECT delivery, count(*) FROM posts WHERE created_at >= ? GROUP BY delivery", (since_ms,)
+            ).fetchall()
+        return {"pushed": 0, "pulled": 0, **{str(delivery): int(count) for delivery, count in rows}}
 
     def stop(self) -> None:
         if self._server is not None:
@@ -157,6 +167,9 @@ class CloudDeployment:
             "timeline_bytes": table.get("TableSizeBytes", 0),
             "file_bytes": 0,
         }
+
+    def new_posts(self, *, since_ms: int) -> dict[str, int] | None:
+        return None  # counted on the embedded store only
 
     def stop(self) -> None:
         if self._processes is not None:

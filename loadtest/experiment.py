@@ -52,7 +52,7 @@ class StudyPlan:
     time_scale: float = 1 / 60
     warmup_seconds: float = 8.0
     burst_factor: float = 3.0
-    think_seconds: float = 0.5
+    think_seconds: float = 1.0
     # None: the fitted celebrity tier's lowest follower count, so hybrid pushes regular users
     # and influencers and pulls celebrities and the star, as in the original study
     hybrid_threshold: int | None = None
@@ -202,6 +202,7 @@ async def run_cell(
     world = templates.world(plan, cell.users)
     say(f"{cell.name}: loading the store")
     deployment: Deployment
+    started_ms = int(time.time() * 1000)
     if servers is None:
         data_dir = workdir / "data"
         fresh_copy(await templates.database(plan, cell.users, cell.strategy), data_dir)
@@ -238,6 +239,7 @@ async def run_cell(
     result = summarise(cell, shape, workdir, after.minus(before), load_ended.minus(before), usage)
     result["drain_seconds"] = drain_seconds
     result["storage"] = deployment.storage()
+    result["new_posts"] = deployment.new_posts(since_ms=started_ms)
     return result
 
 

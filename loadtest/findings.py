@@ -203,12 +203,20 @@ def _cost_model(present: dict[str, dict[str, Any]], users: int) -> dict[str, str
     h_read, m_read = percentile(hybrid, "homeTimeline", "50%"), percentile(model, "homeTimeline", "50%")
     h_del, m_del = hybrid["fanout"]["deliveries"], model["fanout"]["deliveries"]
     fewer = h_ops is not None and m_ops is not None and m_ops < h_ops
+    split = ""
+    for name, result in (("cost model", model), ("threshold hybrid", hybrid)):
+        new = result.get("new_posts")
+        if new:
+            split += f" The {name} pushed {new['pushed']:,} of the {new['pushed'] + new['pulled']:,} posts written."
+    active = model["shape"]["simulated_users"]
     return {
         "original": "(new) The cost-model hybrid against the fixed threshold.",
         "verdict": "fewer store operations" if fewer else "no fewer store operations",
         "evidence": (
             f"At {users:,} users: cost model {_fmt(m_ops, '')} store ops/request, {m_del:,.0f} push deliveries, "
             f"home timeline p50 {_fmt(m_read)}; threshold hybrid {_fmt(h_ops, '')} ops/request, {h_del:,.0f} "
-            f"deliveries, p50 {_fmt(h_read)}."
+            f"deliveries, p50 {_fmt(h_read)}.{split} Only {active} simulated users (and the burst's extra) "
+            f"of {users:,} read at all, so most followers' measured read rates are zero: the rule pushes an "
+            "author only when the followers who do read outweigh the author's writes."
         ),
     }

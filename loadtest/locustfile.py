@@ -39,8 +39,8 @@ from locust import LoadTestShape, User, between, events, task
 from locust.contrib.fasthttp import FastHttpUser
 
 PERSONA_SHARES = {"regular": 0.80, "influencer": 0.15, "celebrity": 0.05}
-# per tier: (share of requests that are writes); with PERSONA_SHARES the mix is 9:1
-TIER_WRITE_SHARE = {"regular": 0.06, "influencer": 0.20, "celebrity": 0.50, "star": 0.25}
+# per tier, the share of requests that are writes: with PERSONA_SHARES, 9.1% (about 9:1)
+TIER_WRITE_SHARE = {"regular": 0.045, "influencer": 0.20, "celebrity": 0.50, "star": 0.20}
 READS = {"homeTimeline": 60, "homeTimelineNextPage": 10, "userProfile": 15, "followerList": 15}
 WRITES = {"createPost": 70, "follow": 12, "unfollow": 8, "deletePost": 10}
 PROBE_TIERS = ("regular", "influencer", "celebrity", "star")

@@ -228,6 +228,13 @@ HEADLINE_HEADER = (
 )
 
 
+def markdown_headline(study: dict[str, Any]) -> str:
+    """The headline table as Markdown (for READMEs and notes)."""
+    lines = ["| " + " | ".join(HEADLINE_HEADER) + " |", "|" + "---|" * len(HEADLINE_HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in headline_rows(study)]
+    return "\n".join(lines) + "\n"
+
+
 def write_report(study: dict[str, Any], path: Path) -> None:
     sizes = _sizes(study)
     largest = sizes[-1] if sizes else 0

@@ -31,7 +31,7 @@ from loadtest.experiment import (
     wait_drained,
 )
 from loadtest.findings import findings
-from loadtest.report import write_report
+from loadtest.report import markdown_headline, write_report
 from murmur.settings import Strategy
 
 
@@ -109,6 +109,7 @@ async def _run_study(plan: StudyPlan, say: Say, cell_done: Any, servers: Any) ->
     study["findings"] = findings(study)
     (plan.out / "study.json").write_text(json.dumps(study, indent=1, default=str))
     write_report(study, plan.out / "report.html")
+    (plan.out / "headline.md").write_text(markdown_headline(study))
     return study
 
 

@@ -42,7 +42,7 @@ def test_an_unsafe_configuration_is_refused(tmp_path: Path) -> None:
     [
         (
             {"MURMUR_FANOUT": "bogus"},
-            "murmur: invalid setting MURMUR_FANOUT='bogus': Input should be 'push', 'pull' or 'hybrid'",
+            "murmur: invalid setting MURMUR_FANOUT='bogus': Input should be 'push', 'pull', 'hybrid' or 'cost-model'",
         ),
         (
             {"MURMUR_WORKERS__IN_PROCESS": "-1"},
