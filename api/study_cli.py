@@ -84,7 +84,7 @@ def experiment(
     sizes: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated graph sizes (users) [default: 5000,25000; with --cloud 1000,2000]."
+            help="Comma-separated graph sizes (users) [default: 5000,25000; with --cloud 300,1000]."
         ),
     ] = None,
     with_100k: Annotated[bool, typer.Option("--with-100k", help="Add 100,000 users to the sizes.")] = False,
@@ -125,7 +125,7 @@ def experiment(
 
     try:
         chosen = tuple(Strategy(s.strip()) for s in strategies.split(",") if s.strip())
-        given = sizes or ("1000,2000" if cloud else "5000,25000")
+        given = sizes or ("300,1000" if cloud else "5000,25000")  # a cloud cell loads its own stores, slowly
         graph_sizes = tuple(int(s) for s in given.split(",") if s.strip()) + ((100_000,) if with_100k else ())
     except ValueError as exc:
         typer.echo(f"murmur: {exc}", err=True)

@@ -193,11 +193,12 @@ class ResolvedStores(BaseModel):
 class CostModelSettings(BaseModel):
     """The cost-model hybrid (MURMUR_FANOUT=cost-model): push an author's posts when their
     followers' reads, weighted by `pull_cost`, outweigh the author's posts weighted by
-    `push_cost` (murmur/fanout/delivery_policy.py). The defaults are the costs measured on
-    the embedded SQLite store (`murmur experiment` measures them again and reports them)."""
+    `push_cost` (murmur/fanout/delivery_policy.py). The defaults are the costs the committed study
+    measured on the embedded SQLite store (docs/study/; `murmur experiment` measures them
+    again and reports them)."""
 
-    push_cost: float = Field(default=2e-5, gt=0)  # seconds: one post into one follower's timeline
-    pull_cost: float = Field(default=1e-4, gt=0)  # seconds: one author's posts merged into one read
+    push_cost: float = Field(default=6.5e-5, gt=0)  # seconds: one post into one follower's timeline
+    pull_cost: float = Field(default=6.8e-4, gt=0)  # seconds: one author's posts merged into one read
     half_life_seconds: float = Field(default=60.0, gt=0)  # how fast measured rates forget
     sample_followers: int = Field(default=200, ge=1)  # followers whose read rates are averaged
     remember_seconds: float = Field(default=10.0, ge=0)  # an author's decision is reused this long
