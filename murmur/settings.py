@@ -197,8 +197,8 @@ class CostModelSettings(BaseModel):
     measured on the embedded SQLite store (docs/study/; `murmur experiment` measures them
     again and reports them)."""
 
-    push_cost: float = Field(default=6.5e-5, gt=0)  # seconds: one post into one follower's timeline
-    pull_cost: float = Field(default=6.8e-4, gt=0)  # seconds: one author's posts merged into one read
+    push_cost: float = Field(default=4.8e-5, gt=0)  # seconds: one post into one follower's timeline
+    pull_cost: float = Field(default=5.8e-4, gt=0)  # seconds: one author's posts merged into one read
     half_life_seconds: float = Field(default=60.0, gt=0)  # how fast measured rates forget
     sample_followers: int = Field(default=200, ge=1)  # followers whose read rates are averaged
     remember_seconds: float = Field(default=10.0, ge=0)  # an author's decision is reused this long
