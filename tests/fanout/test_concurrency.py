@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from concurrent_machine import ConcurrentFanout, machine_settings
 
@@ -36,5 +37,16 @@ class EmbeddedHybrid(EmbeddedFanout):
     strategy = Strategy.HYBRID
 
 
+class EmbeddedCostModel(EmbeddedFanout):
+    """Hybrid whose pushed-or-pulled choice follows measured rates: with a short half-life
+    and no memory, one author's posts change delivery as the machine reads and writes."""
+
+    strategy = Strategy.COST_MODEL
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "cost_model": {"half_life_seconds": 0.05, "remember_seconds": 0}}
+
+
 TestPushUnderConcurrency = machine_settings(max_examples=120)(EmbeddedPush)
 TestHybridUnderConcurrency = machine_settings(max_examples=80)(EmbeddedHybrid)
+TestCostModelUnderConcurrency = machine_settings(max_examples=40)(EmbeddedCostModel)
