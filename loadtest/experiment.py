@@ -203,16 +203,8 @@ async def run_cell(
     workdir.mkdir(parents=True)
     world = templates.world(plan, cell.users)
     say(f"{cell.name}: loading the store")
-    deployment: Deployment
     started_ms = int(time.time() * 1000)
-    if servers is None:
-        data_dir = workdir / "data"
-        fresh_copy(await templates.database(plan, cell.users, cell.strategy), data_dir)
-        deployment = EmbeddedDeployment(workdir, data_dir)
-    else:
-        deployment = CloudDeployment(workdir, servers)
-        await deployment.load(world, **cell_settings_values(plan, cell.strategy, world))
-        templates.personas_for(plan, cell.users)
+    deployment = await fresh_deployment(plan, cell.strategy, cell.users, templates, workdir, servers)
     shape = plan.shape(cell.users)
     try:
         deployment.start(cell_env(plan, cell, costs, world))
@@ -243,6 +235,22 @@ async def run_cell(
     result["storage"] = deployment.storage()
     result["new_posts"] = deployment.new_posts(since_ms=started_ms)
     return result
+
+
+async def fresh_deployment(
+    plan: StudyPlan, strategy: Strategy, users: int, templates: Templates, workdir: Path, servers: Any
+) -> Deployment:
+    """A store holding the generated world for this strategy: a copy of the template file
+    (embedded), or stores of its own on the stand-ins `servers`, loaded in bulk (cloud)."""
+    if servers is None:
+        data_dir = workdir / "data"
+        fresh_copy(await templates.database(plan, users, strategy), data_dir)
+        return EmbeddedDeployment(workdir, data_dir)
+    world = templates.world(plan, users)
+    deployment = CloudDeployment(workdir, servers)
+    await deployment.load(world, **cell_settings_values(plan, strategy, world))
+    templates.personas_for(plan, users)
+    return deployment
 
 
 def wait_drained(metrics: Callable[[], Snapshot]) -> float:

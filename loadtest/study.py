@@ -13,7 +13,6 @@ from importlib.metadata import version
 from typing import Any
 
 from loadtest.consistency import Personas, run_consistency
-from loadtest.deployments import CloudDeployment, Deployment, EmbeddedDeployment
 from loadtest.experiment import (
     PASSWORD,
     Cell,
@@ -22,8 +21,7 @@ from loadtest.experiment import (
     StudyPlan,
     Templates,
     cell_env,
-    cell_settings_values,
-    fresh_copy,
+    fresh_deployment,
     graph_summary,
     measure_costs,
     run_cell,
@@ -120,15 +118,7 @@ async def consistency_of(
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     world = templates.world(plan, users)
-    deployment: Deployment
-    if servers is None:
-        data_dir = workdir / "data"
-        fresh_copy(await templates.database(plan, users, strategy), data_dir)
-        deployment = EmbeddedDeployment(workdir, data_dir)
-    else:
-        deployment = CloudDeployment(workdir, servers)
-        await deployment.load(world, **cell_settings_values(plan, strategy, world))
-        templates.personas_for(plan, users)
+    deployment = await fresh_deployment(plan, strategy, users, templates, workdir, servers)
     try:
         deployment.start(cell_env(plan, Cell(strategy, users, cache=True), costs, world))
         people = json.loads(templates.personas(users).read_text())["personas"]
