@@ -1,0 +1,110 @@
+"""The real operator scales an emulated Deployment from a real (moto) SQS queue."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+
+from devstack.kube import (
+    AUTOSCALERS,
+    DEPLOYMENTS,
+    EVENTS,
+    PODS,
+    EmulatedCluster,
+    autoscaler,
+    worker_deployment,
+    worker_pod,
+)
+from murmur_operator.kube import DELETION_COST
+from tests.operator.conftest import Lanes, eventually, running_operator, serving_metrics
+
+IDLE_WORKER = "murmur_worker_in_flight_messages 0.0\nmurmur_queue_messages_total{lane=\"bulk\",outcome=\"done\"} 4.0\n"
+
+pytestmark = pytest.mark.backend
+
+FAST = {
+    "minReplicas": 0,
+    "maxReplicas": 4,
+    "pollingIntervalSeconds": 1,
+    "target": {"messagesPerReplica": 2},
+    "scaleDown": {"stabilizationWindowSeconds": 3, "maxStep": 10},
+    "scaleToZeroCooldownSeconds": 2,
+}
+
+
+def status(cluster: EmulatedCluster) -> dict[str, Any]:
+    return (cluster.object(AUTOSCALERS, "workers") or {}).get("status") or {}
+
+
+def condition(cluster: EmulatedCluster, kind: str) -> dict[str, Any]:
+    return next((c for c in status(cluster).get("conditions") or [] if c["type"] == kind), {})
+
+
+async def test_fill_scales_up_at_once_and_drain_scales_down_after_the_window(
+    cluster: EmulatedCluster, lanes: Lanes
+) -> None:
+    cluster.put(DEPLOYMENTS, worker_deployment("murmur-worker"))
+    cluster.put(AUTOSCALERS, autoscaler("workers", "murmur-worker", lanes.names, endpoint_url=lanes.moto.url, region=lanes.moto.region, spec=FAST))
+    async with running_operator():
+        await eventually(lambda: status(cluster).get("backlog") == 0, timeout=20, what="a first reading")
+        assert cluster.replicas("murmur-worker") == 0
+        await lanes.send(7)
+        await lanes.send(2, lane=1)
+        await eventually(lambda: cluster.replicas("murmur-worker") == 4, timeout=15, what="scaled to 4")
+        assert status(cluster)["backlog"] == 9
+        assert condition(cluster, "ScalingLimited")["status"] == "True"  # 9 at 2 per replica wants 5
+        await lanes.drain()
+        took = await eventually(lambda: cluster.replicas("murmur-worker") == 0, timeout=20, what="scaled to 0")
+        assert took >= 2.5, "scaled down before the stabilisation window"
+        await eventually(
+            lambda: condition(cluster, "ScalingActive").get("status") == "False", timeout=5, what="asleep"
+        )
+        assert condition(cluster, "QueueReadable")["status"] == "True"
+        reasons = [e.get("reason") for e in cluster.objects(EVENTS)]
+        assert reasons.count("Scaled") >= 2, "an Event on every scale"
+
+
+async def test_an_unreadable_queue_holds_the_replicas_and_says_why(cluster: EmulatedCluster, lanes: Lanes) -> None:
+    cluster.put(DEPLOYMENTS, worker_deployment("murmur-worker", replicas=3))
+    dead_endpoint = "http://127.0.0.1:9"  # discard: nothing listens
+    spec = {**FAST, "scaleToZeroCooldownSeconds": 0, "scaleDown": {"stabilizationWindowSeconds": 0}}
+    cluster.put(AUTOSCALERS, autoscaler("workers", "murmur-worker", lanes.names, endpoint_url=dead_endpoint, region="us-east-1", spec=spec))
+    async with running_operator():
+        await eventually(
+            lambda: condition(cluster, "QueueReadable").get("status") == "False", timeout=20, what="unreadable"
+        )
+        await asyncio.sleep(3)  # several polls, each of which would scale an empty queue to zero
+        assert cluster.replicas("murmur-worker") == 3
+        held = condition(cluster, "QueueReadable")
+        assert "holding 3" in held["message"] and "Connect" in held["message"]
+        assert status(cluster).get("backlog") is None  # unknown, not zero
+
+
+async def test_deleting_the_resource_leaves_nothing_behind(cluster: EmulatedCluster, lanes: Lanes) -> None:
+    cluster.put(DEPLOYMENTS, worker_deployment("murmur-worker", replicas=2))
+    cluster.put(AUTOSCALERS, autoscaler("workers", "murmur-worker", lanes.names, endpoint_url=lanes.moto.url, region=lanes.moto.region, spec=FAST))
+    async with serving_metrics(IDLE_WORKER) as port, running_operator():
+        for i in range(2):  # two idle worker pods, whose /metrics say so
+            cluster.put(PODS, worker_pod(f"murmur-worker-{i}", metrics_port=port))
+        # an empty queue: the window passes, the operator marks the idle pods and scales down
+        await eventually(lambda: cluster.replicas("murmur-worker") < 2, timeout=20, what="a scale-down")
+        assert any(DELETION_COST in annotations(p) for p in cluster.objects(PODS))
+        await delete(cluster, AUTOSCALERS, "workers")
+        await eventually(lambda: cluster.object(AUTOSCALERS, "workers") is None, timeout=10, what="the CR gone")
+        assert not any(DELETION_COST in annotations(p) for p in cluster.objects(PODS))
+
+
+def annotations(obj: dict[str, Any]) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
+async def delete(cluster: EmulatedCluster, resource: str, name: str) -> None:
+    """What `kubectl delete` sends."""
+    group_version, plural = resource.rsplit("/", 1)
+    prefix = "api" if group_version == "v1" else "apis"
+    url = f"{cluster.url}/{prefix}/{group_version}/namespaces/murmur/{plural}/{name}"
+    async with aiohttp.ClientSession() as session, session.delete(url) as response:
+        assert response.status == 200, await response.text()
