@@ -16,7 +16,7 @@ PROTOS = $(wildcard proto/murmur/events/v1/*.proto)
 STUDY_OUT ?= study-results
 STUDY_ARGS ?=
 
-.PHONY: help bootstrap run stack test lint bench study proto clean
+.PHONY: help bootstrap run stack test lint bench study autoscale-demo simulate proto clean
 
 help:
 	@echo "make run     serve the embedded shape (DATA_DIR=$(DATA_DIR), RUN_ARGS=...)"
@@ -25,6 +25,8 @@ help:
 	@echo "make lint    ruff, ruff format --check, mypy --strict, import-linter"
 	@echo "make bench   benchmarks in bench/ (BENCH_ARGS=... for bench.serving)"
 	@echo "make study   the fan-out study, ~17 min: report in STUDY_OUT=$(STUDY_OUT) (STUDY_ARGS=--with-100k ...)"
+	@echo "make autoscale-demo  the operator scaling real workers for a 100,000-follower post (FOLLOWERS=...)"
+	@echo "make simulate        Murmur's autoscaler against KEDA's on one trace (docs/operator.md)"
 	@echo "make proto   regenerate protobuf code from proto/"
 	@echo "make clean   remove caches and bench results (keeps .venv and $(DATA_DIR))"
 
@@ -55,7 +57,7 @@ lint: bootstrap
 	@failed=""; \
 	$(UV_RUN) ruff check . || failed="$$failed ruff-check"; \
 	$(UV_RUN) ruff format --check . || failed="$$failed ruff-format"; \
-	$(UV_RUN) mypy --strict murmur api workers loadtest || failed="$$failed mypy"; \
+	$(UV_RUN) mypy --strict murmur api workers loadtest devstack operator/murmur_operator || failed="$$failed mypy"; \
 	if [ -f .importlinter ] || grep -qs '^\[tool\.importlinter\]' pyproject.toml setup.cfg; then \
 		$(UV_RUN) lint-imports || failed="$$failed import-linter"; \
 	else echo "lint: no import-linter config, skipping lint-imports"; fi; \
@@ -73,6 +75,15 @@ bench: bootstrap
 		$(UV_RUN) python -m "bench.$$name" || failed="$$failed $$name"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed" >&2; exit 1; fi
+
+# the operator's loop closed on one machine, printed each second (devstack/autoscale.py)
+FOLLOWERS ?= 100000
+autoscale-demo: bootstrap
+	@scripts/system-deps.sh test
+	$(UV_RUN) python -m devstack.autoscale --followers $(FOLLOWERS)
+
+simulate: bootstrap
+	$(UV_RUN) python -m murmur_operator.simulate --plot docs/operator/simulation.svg
 
 # the fan-out study (murmur experiment): study.json and report.html in STUDY_OUT
 study: bootstrap

@@ -152,6 +152,7 @@ def worker(
     MURMUR_WORKERS__SHUTDOWN_GRACE_SECONDS, releases the rest to other workers and exits 0.
     It needs no JWT secret: it never signs or checks a token.
     """
+    from murmur.metrics import queue_message_counts
     from murmur.platform import open_platform
     from murmur.settings import FanoutWorkerSettings
     from workers.pool import WorkerPool
@@ -191,7 +192,13 @@ def worker(
             await stop.wait()
             log.info("stopping: finishing the messages in hand, releasing the rest")
             await pool.stop()
-            log.info("stopped")
+            totals = queue_message_counts()
+            # one line a log scraper (or devstack's autoscale runner) can read
+            log.info(
+                "stopped: done=%d released=%d retried=%d dead_lettered=%d redelivered=%d cut_off=%d",
+                *(totals.get(k, 0) for k in ("done", "released", "retried", "dead_lettered", "redelivered")),
+                pool.cut_off,
+            )
 
     asyncio.run(run())
 

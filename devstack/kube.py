@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import kmock
-import yaml
 
 NAMESPACE = "murmur"
 DEPLOYMENTS = "apps/v1/deployments"
@@ -61,6 +61,17 @@ class EmulatedCluster:
         meta.setdefault("namespace", namespace)
         meta.setdefault("resourceVersion", resource_version())
         self.emulator.objects[resource, namespace, meta["name"]] = body
+
+    def patch(self, resource: str, name: str, changes: dict[str, Any], namespace: str = NAMESPACE) -> None:
+        """Merge `changes` in place (None removes a key), as a controller's PATCH would."""
+        key = (kmock.resource(resource), namespace, name)
+        if key in self.emulator.objects and not self.emulator.objects[key].deleted:
+            self.emulator.objects[key].patch(changes)
+
+    def remove(self, resource: str, name: str, namespace: str = NAMESPACE) -> None:
+        key = (kmock.resource(resource), namespace, name)
+        if key in self.emulator.objects and not self.emulator.objects[key].deleted:
+            self.emulator.objects[key].delete()
 
     def replicas(self, deployment: str, namespace: str = NAMESPACE) -> int:
         found = self.object(DEPLOYMENTS, deployment, namespace) or {}
@@ -104,8 +115,8 @@ def _scale_of(cluster: EmulatedCluster) -> Any:
 
 
 def _kubeconfig(url: str, path: Path) -> Path:
-    path.write_text(
-        yaml.safe_dump(
+    path.write_text(  # JSON is YAML: every kubeconfig reader takes it
+        json.dumps(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
@@ -143,7 +154,9 @@ async def emulated_cluster(workdir: Path, *, port: int | None = None) -> AsyncIt
         yield cluster
 
 
-def worker_deployment(name: str, *, replicas: int = 0, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def worker_deployment(
+    name: str, *, replicas: int = 0, labels: dict[str, str] | None = None
+) -> dict[str, Any]:
     labels = labels or {"app.kubernetes.io/name": "murmur", "app.kubernetes.io/component": "worker"}
     return {
         "apiVersion": "apps/v1",
@@ -154,7 +167,9 @@ def worker_deployment(name: str, *, replicas: int = 0, labels: dict[str, str] | 
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "worker", "ports": [{"name": "metrics", "containerPort": 9100}]}]},
+                "spec": {
+                    "containers": [{"name": "worker", "ports": [{"name": "metrics", "containerPort": 9100}]}]
+                },
             },
         },
         "status": {"replicas": replicas},
@@ -187,7 +202,9 @@ def worker_pod(
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "labels": labels},
-        "spec": {"containers": [{"name": "worker", "ports": [{"name": "metrics", "containerPort": metrics_port}]}]},
+        "spec": {
+            "containers": [{"name": "worker", "ports": [{"name": "metrics", "containerPort": metrics_port}]}]
+        },
         "status": {
             "phase": "Running",
             "podIP": "127.0.0.1",

@@ -36,6 +36,11 @@ QUEUE_MESSAGES = Counter(
     "Queue messages handled by workers, per lane and outcome",
     ["lane", "outcome"],
 )
+REDELIVERIES = Counter(
+    "murmur_queue_redeliveries_total",
+    "Messages received again (a released message, a lapsed lease or a retry), per lane",
+    ["lane"],
+)
 QUEUE_WAIT = Histogram(
     "murmur_queue_wait_seconds",
     "From a message's enqueue to its receive, per lane",
@@ -47,6 +52,18 @@ QUEUE_DEPTH = Gauge(
     "murmur_queue_depth", "Messages in the fan-out queue, per lane and state", ["lane", "state"]
 )
 OUTBOX_RELAYED = Counter("murmur_outbox_relayed_total", "Outbox messages published to the queue")
+
+
+def queue_message_counts() -> dict[str, float]:
+    """This process's totals: messages by outcome, plus `redelivered` (for its last log line)."""
+    counts: dict[str, float] = {}
+    for metric in (QUEUE_MESSAGES, REDELIVERIES):
+        for family in metric.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    key = sample.labels.get("outcome", "redelivered")
+                    counts[key] = counts.get(key, 0.0) + sample.value
+    return counts
 
 
 def store_operation_counts() -> dict[tuple[str, str], float]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from murmur.domain import PermanentStoreError
 from murmur.events.codec import UndecodableMessage
-from murmur.metrics import IN_FLIGHT, QUEUE_MESSAGES, QUEUE_WAIT
+from murmur.metrics import IN_FLIGHT, QUEUE_MESSAGES, QUEUE_WAIT, REDELIVERIES
 from murmur.settings import WorkerSettings
 from murmur.storage.base import Queue, QueueMessage
 
@@ -117,6 +117,8 @@ class Consumer:
         for message in messages:
             if message.sent_at:
                 QUEUE_WAIT.labels(lane.name).observe(max(0.0, now - message.sent_at))
+            if message.receive_count > 1:
+                REDELIVERIES.labels(lane.name).inc()
         held = {message.receipt: message for message in messages}
         IN_FLIGHT.inc(len(held))
         heartbeat = asyncio.create_task(self._keep_leases(lane.queue, held), name="lease-heartbeat")

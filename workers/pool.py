@@ -35,6 +35,7 @@ class WorkerPool:
         self.consumers: list[Consumer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._relay_task: asyncio.Task[None] | None = None
+        self.cut_off = 0  # consumers cancelled mid-message when the grace period ran out
 
     @property
     def running(self) -> bool:
@@ -68,6 +69,7 @@ class WorkerPool:
             for task in late:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            self.cut_off += len(late)
             if late:
                 log.warning("%d fan-out consumers were cut off after %.0f s", len(late), grace)
         if self._relay_task is not None:

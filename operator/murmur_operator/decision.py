@@ -153,9 +153,7 @@ def decide(policy: Policy, reading: Reading, memory: Memory) -> Decision:
     # the window starts full of `current` on a first reading: a restarted operator never
     # scales down before it has watched a whole window
     history = memory.recommendations or ((at, current),)
-    window = tuple(
-        (t, n) for t, n in (*history, (at, target)) if at - t <= policy.stabilization_seconds
-    )
+    window = tuple((t, n) for t, n in (*history, (at, target)) if at - t <= policy.stabilization_seconds)
     memory = replace(memory, recommendations=window)
 
     if current == 0 and policy.min_replicas == 0:
@@ -197,7 +195,8 @@ def _needed(policy: Policy, backlog: int, replica_throughput: float | None) -> t
         per = policy.messages_per_replica
         return math.ceil(backlog / per), f"backlog {backlog} at {per:g} per replica"
     rate = replica_throughput or policy.initial_replica_throughput
-    replicas = math.ceil(backlog / (rate * policy.drain_seconds))
+    # never more replicas than messages (and no overflow from a vanishing measured rate)
+    replicas = min(backlog, math.ceil(min(backlog / (rate * policy.drain_seconds), backlog)))
     return replicas, f"backlog {backlog} at {rate:.2f}/s per replica drains in {policy.drain_seconds:g} s"
 
 

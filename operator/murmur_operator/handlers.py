@@ -71,7 +71,7 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
 async def autoscale(
     spec: kopf.Spec,
     name: str,
-    namespace: str,
+    namespace: str | None,
     body: kopf.Body,
     memo: kopf.Memo,
     patch: kopf.Patch,
@@ -80,6 +80,8 @@ async def autoscale(
 ) -> None:
     state: Autoscaler = memo.setdefault("autoscaler", Autoscaler())
     now = time.monotonic()
+    if namespace is None:  # the CRD is namespaced; this cannot happen
+        return
     if now < state.next_poll:
         return
     conditions = Conditions(body)
@@ -90,17 +92,21 @@ async def autoscale(
         conditions.write(patch)
         state.next_poll = now + 30.0
         return
-    decision = await _reconcile(wanted, namespace, Cluster(memo.api), state, body, patch, conditions, logger, now)
+    decision = await _reconcile(
+        wanted, namespace, Cluster(memo.api), state, body, patch, conditions, logger, now
+    )
     conditions.write(patch)
-    pause = RECHECK_SECONDS if decision is not None and decision.recheck_soon else wanted.policy.polling_seconds
+    pause = (
+        RECHECK_SECONDS if decision is not None and decision.recheck_soon else wanted.policy.polling_seconds
+    )
     state.next_poll = now + pause
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-async def release(spec: kopf.Spec, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def release(namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """Leave nothing behind: the deletion costs we set go; the replicas stay as they are."""
     state: Autoscaler | None = memo.get("autoscaler")
-    if state is None or not state.marked:
+    if state is None or not state.marked or namespace is None:
         return
     cluster = Cluster(memo.api)
     for pod in sorted(state.marked):
@@ -139,7 +145,9 @@ async def _reconcile(
 
     pods = [p for p in await cluster.pods(namespace, scale.selector) if not p.terminating]
     samples = await scrape(pods, port_name=wanted.metrics.port_name, path=wanted.metrics.path)
-    rate = completed_per_second(state.done_before, samples, now - state.scraped_at) if state.scraped_at else None
+    rate = (
+        completed_per_second(state.done_before, samples, now - state.scraped_at) if state.scraped_at else None
+    )
     state.done_before, state.scraped_at = {s.pod: s.done for s in samples}, now
     reading = Reading(
         at=now,

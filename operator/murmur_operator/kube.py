@@ -33,7 +33,7 @@ class Pod:
 async def load_credentials() -> None:
     """In a pod: its service account. Elsewhere: the kubeconfig ($KUBECONFIG or ~/.kube)."""
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     except ConfigException:
         # read $KUBECONFIG now: the library reads it once, when imported
         await config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
@@ -51,7 +51,10 @@ class Cluster:
 
     async def set_replicas(self, namespace: str, name: str, replicas: int) -> None:
         await self._apps.patch_namespaced_deployment_scale(
-            name, namespace, {"spec": {"replicas": replicas}}, _content_type="application/merge-patch+json"
+            name,
+            namespace,
+            {"spec": {"replicas": replicas}},
+            _content_type="application/merge-patch+json",  # type: ignore[call-arg]
         )
 
     async def pods(self, namespace: str, selector: str) -> list[Pod]:
@@ -85,7 +88,10 @@ class Cluster:
         """None removes the annotation (what the operator leaves behind when deleted)."""
         body = {"metadata": {"annotations": {DELETION_COST: None if cost is None else str(cost)}}}
         await self._core.patch_namespaced_pod(
-            pod, namespace, body, _content_type="application/merge-patch+json"
+            pod,
+            namespace,
+            body,
+            _content_type="application/merge-patch+json",  # type: ignore[call-arg]
         )
 
 

@@ -79,7 +79,9 @@ def _parse(spec: dict[str, Any]) -> AutoscalerSpec:
     metrics = spec.get("workerMetrics") or {}
     return AutoscalerSpec(
         target=str(ref["name"]),
-        sqs=SqsSpec(queues=queues, region=str(sqs.get("region", "us-east-1")), endpoint_url=sqs.get("endpointUrl")),
+        sqs=SqsSpec(
+            queues=queues, region=str(sqs.get("region", "us-east-1")), endpoint_url=sqs.get("endpointUrl")
+        ),
         policy=policy,
         metrics=WorkerMetrics(
             port_name=str(metrics.get("portName", "metrics")), path=str(metrics.get("path", "/metrics"))

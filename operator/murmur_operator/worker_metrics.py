@@ -56,9 +56,7 @@ def parse(pod: str, text: str) -> WorkerSample:
     return WorkerSample(pod=pod, in_flight=int(in_flight), done=done)
 
 
-def completed_per_second(
-    before: dict[str, float], now: list[WorkerSample], seconds: float
-) -> float | None:
+def completed_per_second(before: dict[str, float], now: list[WorkerSample], seconds: float) -> float | None:
     """Messages settled per second by the pods scraped both times (a restarted pod, whose
     counter fell, counts from zero); None when no pod was."""
     if seconds <= 0:

@@ -93,7 +93,7 @@ async def running_operator() -> AsyncIterator[None]:
             await asyncio.wait_for(task, timeout=15)
 
 
-async def eventually(check: Callable[[], Awaitable[bool] | bool], *, timeout: float, what: str) -> float:
+async def eventually(check: Callable[[], Awaitable[bool] | bool], *, timeout: float, what: str) -> float:  # noqa: ASYNC109  (a polling deadline, not a cancellation)
     """Seconds until check() holds; fails with `what` after timeout."""
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -21,7 +21,9 @@ from devstack.kube import (
 from murmur_operator.kube import DELETION_COST
 from tests.operator.conftest import Lanes, eventually, running_operator, serving_metrics
 
-IDLE_WORKER = "murmur_worker_in_flight_messages 0.0\nmurmur_queue_messages_total{lane=\"bulk\",outcome=\"done\"} 4.0\n"
+IDLE_WORKER = (
+    'murmur_worker_in_flight_messages 0.0\nmurmur_queue_messages_total{lane="bulk",outcome="done"} 4.0\n'
+)
 
 pytestmark = pytest.mark.backend
 
@@ -47,7 +49,17 @@ async def test_fill_scales_up_at_once_and_drain_scales_down_after_the_window(
     cluster: EmulatedCluster, lanes: Lanes
 ) -> None:
     cluster.put(DEPLOYMENTS, worker_deployment("murmur-worker"))
-    cluster.put(AUTOSCALERS, autoscaler("workers", "murmur-worker", lanes.names, endpoint_url=lanes.moto.url, region=lanes.moto.region, spec=FAST))
+    cluster.put(
+        AUTOSCALERS,
+        autoscaler(
+            "workers",
+            "murmur-worker",
+            lanes.names,
+            endpoint_url=lanes.moto.url,
+            region=lanes.moto.region,
+            spec=FAST,
+        ),
+    )
     async with running_operator():
         await eventually(lambda: status(cluster).get("backlog") == 0, timeout=20, what="a first reading")
         assert cluster.replicas("murmur-worker") == 0
@@ -57,7 +69,9 @@ async def test_fill_scales_up_at_once_and_drain_scales_down_after_the_window(
         assert status(cluster)["backlog"] == 9
         assert condition(cluster, "ScalingLimited")["status"] == "True"  # 9 at 2 per replica wants 5
         await lanes.drain()
-        took = await eventually(lambda: cluster.replicas("murmur-worker") == 0, timeout=20, what="scaled to 0")
+        took = await eventually(
+            lambda: cluster.replicas("murmur-worker") == 0, timeout=20, what="scaled to 0"
+        )
         assert took >= 2.5, "scaled down before the stabilisation window"
         await eventually(
             lambda: condition(cluster, "ScalingActive").get("status") == "False", timeout=5, what="asleep"
@@ -67,14 +81,23 @@ async def test_fill_scales_up_at_once_and_drain_scales_down_after_the_window(
         assert reasons.count("Scaled") >= 2, "an Event on every scale"
 
 
-async def test_an_unreadable_queue_holds_the_replicas_and_says_why(cluster: EmulatedCluster, lanes: Lanes) -> None:
+async def test_an_unreadable_queue_holds_the_replicas_and_says_why(
+    cluster: EmulatedCluster, lanes: Lanes
+) -> None:
     cluster.put(DEPLOYMENTS, worker_deployment("murmur-worker", replicas=3))
     dead_endpoint = "http://127.0.0.1:9"  # discard: nothing listens
     spec = {**FAST, "scaleToZeroCooldownSeconds": 0, "scaleDown": {"stabilizationWindowSeconds": 0}}
-    cluster.put(AUTOSCALERS, autoscaler("workers", "murmur-worker", lanes.names, endpoint_url=dead_endpoint, region="us-east-1", spec=spec))
+    cluster.put(
+        AUTOSCALERS,
+        autoscaler(
+            "workers", "murmur-worker", lanes.names, endpoint_url=dead_endpoint, region="us-east-1", spec=spec
+        ),
+    )
     async with running_operator():
         await eventually(
-            lambda: condition(cluster, "QueueReadable").get("status") == "False", timeout=20, what="unreadable"
+            lambda: condition(cluster, "QueueReadable").get("status") == "False",
+            timeout=20,
+            what="unreadable",
         )
         await asyncio.sleep(3)  # several polls, each of which would scale an empty queue to zero
         assert cluster.replicas("murmur-worker") == 3
@@ -85,7 +108,17 @@ async def test_an_unreadable_queue_holds_the_replicas_and_says_why(cluster: Emul
 
 async def test_deleting_the_resource_leaves_nothing_behind(cluster: EmulatedCluster, lanes: Lanes) -> None:
     cluster.put(DEPLOYMENTS, worker_deployment("murmur-worker", replicas=2))
-    cluster.put(AUTOSCALERS, autoscaler("workers", "murmur-worker", lanes.names, endpoint_url=lanes.moto.url, region=lanes.moto.region, spec=FAST))
+    cluster.put(
+        AUTOSCALERS,
+        autoscaler(
+            "workers",
+            "murmur-worker",
+            lanes.names,
+            endpoint_url=lanes.moto.url,
+            region=lanes.moto.region,
+            spec=FAST,
+        ),
+    )
     async with serving_metrics(IDLE_WORKER) as port, running_operator():
         for i in range(2):  # two idle worker pods, whose /metrics say so
             cluster.put(PODS, worker_pod(f"murmur-worker-{i}", metrics_port=port))
@@ -93,7 +126,9 @@ async def test_deleting_the_resource_leaves_nothing_behind(cluster: EmulatedClus
         await eventually(lambda: cluster.replicas("murmur-worker") < 2, timeout=20, what="a scale-down")
         assert any(DELETION_COST in annotations(p) for p in cluster.objects(PODS))
         await delete(cluster, AUTOSCALERS, "workers")
-        await eventually(lambda: cluster.object(AUTOSCALERS, "workers") is None, timeout=10, what="the CR gone")
+        await eventually(
+            lambda: cluster.object(AUTOSCALERS, "workers") is None, timeout=10, what="the CR gone"
+        )
         assert not any(DELETION_COST in annotations(p) for p in cluster.objects(PODS))
 
 
