@@ -114,6 +114,15 @@ def running_servers(say: Callable[[str], None]) -> Iterator[CloudServers]:
         stop_servers(launches)
 
 
+def answers_ready(port: int, *, timeout: float) -> bool:
+    """A `murmur` process on this port answers /readyz with 200."""
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/readyz", timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):  # HTTPError (503: not ready yet) is a URLError
+        return False
+
+
 def new_jwt_secret() -> str:
     return secrets.token_urlsafe(36)  # 48 characters
 
@@ -281,11 +290,7 @@ class MurmurProcesses:
         return [p for p in (self.api, *self.workers) if p is not None]
 
     def _api_ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.base("/readyz"), timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):  # HTTPError (503: not ready yet) is a URLError
-            return False
+        return answers_ready(self.port, timeout=2)
 
     def _worker_running(self) -> bool:
         if not self.workers:

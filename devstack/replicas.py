@@ -10,20 +10,17 @@ Each worker's last log line (api/cli.py) says what it did, which the runner keep
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devstack.cloud import MURMUR
+from devstack.cloud import MURMUR, answers_ready
 from devstack.kube import DEPLOYMENTS, PODS, EmulatedCluster, worker_pod
+from murmur_operator.kube import DELETION_COST
 from tests.servers._process import ServerProcess, free_port, log_tail, spawn
 
-DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 SUMMARY = re.compile(r"stopped: (.*)$", re.MULTILINE)
 TICK_SECONDS = 0.2
 DRAIN_TIMEOUT_SECONDS = 60.0
@@ -128,18 +125,8 @@ class LocalReplicaSet:
                 worker.summary = {k: int(v) for k, v in (kv.split("=") for kv in found[-1].split())}
             self.cluster.remove(PODS, worker.pod)
             return
-        if worker.running and worker.ready_at is None and _ready(worker.port):
+        if worker.running and worker.ready_at is None and answers_ready(worker.port, timeout=0.3):
             worker.ready_at = time.monotonic()
             self.cluster.patch(
                 PODS, worker.pod, {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
             )
-
-
-def _ready(port: int) -> bool:
-    url = f"http://127.0.0.1:{port}/readyz"
-    with (
-        contextlib.suppress(urllib.error.URLError, OSError),
-        urllib.request.urlopen(url, timeout=0.3) as answer,
-    ):
-        return bool(answer.status == 200)
-    return False

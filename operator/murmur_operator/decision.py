@@ -196,7 +196,7 @@ def _needed(policy: Policy, backlog: int, replica_throughput: float | None) -> t
         return math.ceil(backlog / per), f"backlog {backlog} at {per:g} per replica"
     rate = replica_throughput or policy.initial_replica_throughput
     # never more replicas than messages (and no overflow from a vanishing measured rate)
-    replicas = min(backlog, math.ceil(min(backlog / (rate * policy.drain_seconds), backlog)))
+    replicas = math.ceil(min(backlog / (rate * policy.drain_seconds), backlog))
     return replicas, f"backlog {backlog} at {rate:.2f}/s per replica drains in {policy.drain_seconds:g} s"
 
 

@@ -58,6 +58,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.scanning.disabled = True
     await load_credentials()
     memo.api = client.ApiClient()
+    memo.cluster = Cluster(memo.api)  # each resource's memo is a shallow copy: all share it
 
 
 @kopf.on.cleanup()
@@ -92,9 +93,7 @@ async def autoscale(
         conditions.write(patch)
         state.next_poll = now + 30.0
         return
-    decision = await _reconcile(
-        wanted, namespace, Cluster(memo.api), state, body, patch, conditions, logger, now
-    )
+    decision = await _reconcile(wanted, namespace, memo.cluster, state, body, patch, conditions, logger, now)
     conditions.write(patch)
     pause = (
         RECHECK_SECONDS if decision is not None and decision.recheck_soon else wanted.policy.polling_seconds
@@ -108,7 +107,7 @@ async def release(namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     state: Autoscaler | None = memo.get("autoscaler")
     if state is None or not state.marked or namespace is None:
         return
-    cluster = Cluster(memo.api)
+    cluster: Cluster = memo.cluster
     for pod in sorted(state.marked):
         try:
             await cluster.set_deletion_cost(namespace, pod, None)
@@ -164,9 +163,11 @@ async def _reconcile(
 
     if decision.desired < scale.replicas:
         # the ReplicaSet removes the cheapest pods first: the idle ones
+        costs = {p.name: p.deletion_cost for p in pods}
         for sample in samples:
             cost = sample.in_flight * 100
-            await cluster.set_deletion_cost(namespace, sample.pod, cost)
+            if costs.get(sample.pod) != str(cost):
+                await cluster.set_deletion_cost(namespace, sample.pod, cost)
             state.marked.add(sample.pod)
     if decision.desired != scale.replicas:
         await cluster.set_replicas(namespace, wanted.target, decision.desired)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
+from aiobotocore.session import AioSession, get_session
 
 from murmur_operator.decision import QueueCounts
 from murmur_operator.spec import SqsSpec
@@ -23,10 +23,20 @@ class QueueUnreadable(Exception):
     """SQS could not be asked; the message says why (for the QueueReadable condition)."""
 
 
+_session: AioSession | None = None
+
+
+def _shared_session() -> AioSession:
+    """One session for every poll: it caches the service model a client is built from."""
+    global _session
+    if _session is None:
+        _session = get_session()
+    return _session
+
+
 async def read_counts(sqs: SqsSpec) -> QueueCounts:
-    session = get_session()
     try:
-        async with session.create_client(
+        async with _shared_session().create_client(
             "sqs", region_name=sqs.region, endpoint_url=sqs.endpoint_url, config=CLIENT_CONFIG
         ) as client:
             totals = await asyncio.gather(*(_one(client, q.url, q.name) for q in sqs.queues))

@@ -37,6 +37,27 @@ FAST = {
 }
 
 
+def deploy(
+    cluster: EmulatedCluster,
+    lanes: Lanes,
+    spec: dict[str, Any],
+    *,
+    replicas: int = 0,
+    endpoint: str | None = None,
+) -> None:
+    """The workers' Deployment and its FanoutAutoscaler (reading `endpoint`, moto by default)."""
+    cluster.put(DEPLOYMENTS, worker_deployment("murmur-worker", replicas=replicas))
+    queues = autoscaler(
+        "workers",
+        "murmur-worker",
+        lanes.names,
+        endpoint_url=endpoint or lanes.moto.url,
+        region=lanes.moto.region,
+        spec=spec,
+    )
+    cluster.put(AUTOSCALERS, queues)
+
+
 def status(cluster: EmulatedCluster) -> dict[str, Any]:
     return (cluster.object(AUTOSCALERS, "workers") or {}).get("status") or {}
 
@@ -48,18 +69,7 @@ def condition(cluster: EmulatedCluster, kind: str) -> dict[str, Any]:
 async def test_fill_scales_up_at_once_and_drain_scales_down_after_the_window(
     cluster: EmulatedCluster, lanes: Lanes
 ) -> None:
-    cluster.put(DEPLOYMENTS, worker_deployment("murmur-worker"))
-    cluster.put(
-        AUTOSCALERS,
-        autoscaler(
-            "workers",
-            "murmur-worker",
-            lanes.names,
-            endpoint_url=lanes.moto.url,
-            region=lanes.moto.region,
-            spec=FAST,
-        ),
-    )
+    deploy(cluster, lanes, FAST)
     async with running_operator():
         await eventually(lambda: status(cluster).get("backlog") == 0, timeout=20, what="a first reading")
         assert cluster.replicas("murmur-worker") == 0
@@ -84,15 +94,9 @@ async def test_fill_scales_up_at_once_and_drain_scales_down_after_the_window(
 async def test_an_unreadable_queue_holds_the_replicas_and_says_why(
     cluster: EmulatedCluster, lanes: Lanes
 ) -> None:
-    cluster.put(DEPLOYMENTS, worker_deployment("murmur-worker", replicas=3))
     dead_endpoint = "http://127.0.0.1:9"  # discard: nothing listens
     spec = {**FAST, "scaleToZeroCooldownSeconds": 0, "scaleDown": {"stabilizationWindowSeconds": 0}}
-    cluster.put(
-        AUTOSCALERS,
-        autoscaler(
-            "workers", "murmur-worker", lanes.names, endpoint_url=dead_endpoint, region="us-east-1", spec=spec
-        ),
-    )
+    deploy(cluster, lanes, spec, replicas=3, endpoint=dead_endpoint)
     async with running_operator():
         await eventually(
             lambda: condition(cluster, "QueueReadable").get("status") == "False",
@@ -107,18 +111,7 @@ async def test_an_unreadable_queue_holds_the_replicas_and_says_why(
 
 
 async def test_deleting_the_resource_leaves_nothing_behind(cluster: EmulatedCluster, lanes: Lanes) -> None:
-    cluster.put(DEPLOYMENTS, worker_deployment("murmur-worker", replicas=2))
-    cluster.put(
-        AUTOSCALERS,
-        autoscaler(
-            "workers",
-            "murmur-worker",
-            lanes.names,
-            endpoint_url=lanes.moto.url,
-            region=lanes.moto.region,
-            spec=FAST,
-        ),
-    )
+    deploy(cluster, lanes, FAST, replicas=2)
     async with serving_metrics(IDLE_WORKER) as port, running_operator():
         for i in range(2):  # two idle worker pods, whose /metrics say so
             cluster.put(PODS, worker_pod(f"murmur-worker-{i}", metrics_port=port))
