@@ -47,6 +47,7 @@ stack: bootstrap
 test: bootstrap
 	@scripts/system-deps.sh test
 	@scripts/npm-deps.sh
+	@scripts/deploy-tools.sh
 	@rc=0; $(UV_RUN) pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing" >&2; fi; \
 	exit $$rc

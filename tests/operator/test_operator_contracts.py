@@ -50,7 +50,7 @@ def test_a_bad_spec_is_refused_with_the_reason() -> None:
 
 
 def test_the_crd_and_the_spec_reader_share_their_defaults() -> None:
-    crd = yaml.safe_load((ROOT / "operator/crds/fanoutautoscalers.murmur.io.yaml").read_text())
+    crd = yaml.safe_load((ROOT / "helm/murmur/crds/fanoutautoscalers.murmur.io.yaml").read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     policy = parse({"scaleTargetRef": {"name": "w"}, "sqs": {"queues": [{"name": "q"}]}}).policy
     assert schema["pollingIntervalSeconds"]["default"] == policy.polling_seconds
