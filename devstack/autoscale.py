@@ -266,12 +266,15 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(prog="python -m devstack.autoscale", description=__doc__)
     parser.add_argument("--followers", type=int, default=100_000)
+    parser.add_argument("--deadline", type=float, default=1800.0, help="give up after this many seconds")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="murmur-autoscale-") as workdir,
         running_servers(print) as servers,
     ):
-        run = asyncio.run(run_autoscale(servers, Path(workdir), followers=args.followers))
+        run = asyncio.run(
+            run_autoscale(servers, Path(workdir), followers=args.followers, deadline_seconds=args.deadline)
+        )
     print(summary(run))
 
 

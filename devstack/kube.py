@@ -29,7 +29,9 @@ DEPLOYMENTS = "apps/v1/deployments"
 PODS = "v1/pods"
 AUTOSCALERS = "murmur.io/v1alpha1/fanoutautoscalers"
 EVENTS = "v1/events"
+CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
 _versions = itertools.count(1)
+SERVER_VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.4", "platform": "linux/amd64"}
 
 
 def resource_version() -> str:
@@ -43,7 +45,7 @@ class EmulatedCluster:
     url: str
     kubeconfig: Path
 
-    def object(self, resource: str, name: str, namespace: str = NAMESPACE) -> dict[str, Any] | None:
+    def object(self, resource: str, name: str, namespace: str | None = NAMESPACE) -> dict[str, Any] | None:
         key = (kmock.resource(resource), namespace, name)  # `in` does not parse a string resource
         if key not in self.emulator.objects or self.emulator.objects[key].deleted:
             return None
@@ -79,15 +81,47 @@ class EmulatedCluster:
 
 
 class _Emulator(kmock.KubernetesEmulator):
-    """kmock's emulator, naming objects created with only a generateName (kopf's Events)."""
+    """kmock's emulator, taught two things an API server does on create: naming objects
+    that have only a generateName (kopf's Events), and serving a new CRD's resource, whose
+    Established condition `helm install` waits for."""
 
     async def _handle(self, request: kmock.Request) -> Any:
         data = request.data
-        if request.method == kmock.method.POST and isinstance(data, dict):
+        created = request.method == kmock.method.POST and isinstance(data, dict)
+        if created:
             meta = data.get("metadata") or {}
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
-        return await super()._handle(request)
+        response = await super()._handle(request)
+        if created and data.get("kind") == "CustomResourceDefinition" and response.status < 300:
+            self._establish(data)
+        return response
+
+    def _establish(self, crd: dict[str, Any]) -> None:
+        spec, names = crd["spec"], crd["spec"]["names"]
+        for version in spec["versions"]:
+            self.resources[f"{spec['group']}/{version['name']}/{names['plural']}"] = kmock.ResourceInfo(
+                kind=names["kind"],
+                singular=names.get("singular"),
+                namespaced=spec.get("scope") == "Namespaced",
+                verbs={"get", "list", "watch", "create", "update", "patch", "delete"},
+                subresources=set(version.get("subresources") or {}),
+            )
+        key = (kmock.resource(CRDS), None, crd["metadata"]["name"])
+        if key in self.objects:
+            conditions = [{"type": t, "status": "True"} for t in ("NamesAccepted", "Established")]
+            self.objects[key].patch({"status": {"conditions": conditions, "acceptedNames": names}})
+
+
+def _core_discovery(emulator: _Emulator) -> Any:
+    """kmock names the core group's version "/v1"; clients (helm's REST mapper) want "v1"."""
+
+    async def render(request: kmock.Request) -> Any:
+        document = await emulator._serve_version(request)
+        assert isinstance(document, dict)  # kmock's discovery documents are dicts
+        return {**document, "groupVersion": "v1"}
+
+    return render
 
 
 def _scale_of(cluster: EmulatedCluster) -> Any:
@@ -151,6 +185,8 @@ async def emulated_cluster(workdir: Path, *, port: int | None = None) -> AsyncIt
         emulator[kmock.method.GET, kmock.resource(DEPLOYMENTS), kmock.subresource("scale")] << _scale_of(
             cluster
         )
+        emulator["get /version"] << SERVER_VERSION  # kmock says 1.26; the chart needs 1.27+
+        emulator["get /api/v1"] << _core_discovery(emulator)
         yield cluster
 
 
