@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from murmur.platform import Platform
 from murmur.seed import seed_if_empty
+from murmur.settings import DEFAULT_DEMO_PASSWORD, Settings
 from workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class Runtime:
         published only at the end, and the relay would otherwise fan them out twice.
         """
         settings = self.platform.settings
-        if settings.seed.enabled:
+        if settings.seed_enabled:
             self.seed = SeedState.RUNNING
             self._seeding = asyncio.create_task(self._seed_then_work(), name="seed-demo-world")
         else:
@@ -66,11 +67,11 @@ class Runtime:
             self.seed = SeedState.DONE
             if report is not None:
                 log.info(
-                    "demo world ready: %d users, %d posts; log in as %r with password %r",
+                    "demo world ready: %d users, %d posts; log in as %r with %s",
                     report.users,
                     report.posts,
                     report.demo_username,
-                    report.demo_password,
+                    _password_hint(self.platform.settings),
                 )
         await self._start_workers()
 
@@ -79,3 +80,11 @@ class Runtime:
         if count > 0:
             self.pool = WorkerPool(self.platform, workers=count)
             await self.pool.start()
+
+
+def _password_hint(settings: Settings) -> str:
+    """How to log in, never the password itself: the README's default is public, a
+    configured one is not."""
+    if settings.seed.demo_password.get_secret_value() == DEFAULT_DEMO_PASSWORD:
+        return f"the default demo password {DEFAULT_DEMO_PASSWORD!r} (MURMUR_SEED__DEMO_PASSWORD)"
+    return "the password MURMUR_SEED__DEMO_PASSWORD sets"

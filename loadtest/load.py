@@ -94,7 +94,7 @@ async def load_world(world: World, settings: Settings, advance: Advance) -> Load
     """Load into the stores the settings choose (they must hold no users yet)."""
     password_hash = await Passwords(
         time_cost=settings.auth.hash_time_cost, memory_kib=settings.auth.hash_memory_kib
-    ).hash(settings.seed.demo_password)
+    ).hash(settings.seed.demo_password.get_secret_value())
     plan = deliveries(world, settings.fanout, settings.hybrid_threshold)
     if uses_sqlite_file(settings):
         settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -57,7 +57,6 @@ class SeedReport:
     posts: int
     seconds: float
     demo_username: str
-    demo_password: str
 
 
 SEED = 7
@@ -139,7 +138,9 @@ async def seed_demo_world(platform: Platform, *, seed: int, plan: SeedPlan | Non
     settings, b = platform.settings, platform.backends
     plan = plan or await SeedPlan.make(platform, seed=seed)
     passwords = Passwords(time_cost=settings.auth.hash_time_cost, memory_kib=settings.auth.hash_memory_kib)
-    password_hash = await passwords.hash(settings.seed.demo_password)  # every demo user shares it
+    password_hash = await passwords.hash(
+        settings.seed.demo_password.get_secret_value()
+    )  # every demo user shares it
     log.info("seeding a demo world of %d users", len(plan.users))
     ids = [await _user(platform, planned, password_hash) for planned in plan.users]
     for follower, followee in plan.edges:
@@ -171,7 +172,6 @@ async def seed_demo_world(platform: Platform, *, seed: int, plan: SeedPlan | Non
         posts=len(plan.posts),
         seconds=time.perf_counter() - started,
         demo_username=DEMO_USERNAME,
-        demo_password=settings.seed.demo_password,
     )
     log.info(
         "seeded %d users, %d follows, %d posts in %.1f s",

@@ -47,32 +47,67 @@ class AuthSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # what a document may ask, checked before it runs (api/validation.py, api/cost.py): at
+    # these limits validation stays under 50 ms (bench/validation.py)
     max_depth: int = Field(default=12, ge=2)
     max_aliases: int = Field(default=20, ge=1)
-    max_tokens: int = Field(default=2000, ge=50)
+    max_tokens: int = Field(default=1000, ge=50)
+    max_fragments: int = Field(default=32, ge=0)  # fragment definitions per document
+    max_fragment_spreads: int = Field(default=64, ge=0)  # `...Name` spreads per document
+    # estimated objects an operation may resolve: `first` multiplied down every list path
+    max_cost: int = Field(default=10_000, ge=1)
+    max_response_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_page_size: int = Field(default=100, ge=1)
+    # slow clients: a request's headers and its body must each arrive within these
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
+    # an idle keep-alive connection is closed after this; behind an ALB make it longer than
+    # the ALB's idle timeout (60 s by default), or the ALB may reuse a closing connection
+    keep_alive_seconds: float = Field(default=5.0, gt=0)
+    # connections and requests served at once; past it new ones get 503
+    max_connections: int = Field(default=2000, ge=1)
+    # a websocket must send connection_init within this; one without a valid token is
+    # closed after this long without an operation
+    ws_init_timeout_seconds: float = Field(default=5.0, gt=0)
+    ws_anonymous_idle_seconds: float = Field(default=5.0, gt=0)
+    # TLS terminates in front of the API (an ALB with HTTPS): answers carry HSTS
+    behind_tls: bool = False
     # /metrics on a port of its own, not the public API port (None: on the API port in
     # development, on 9090 in production, so the public port never serves it there)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # where that port listens: loopback unless a scraper outside the pod needs it (the chart
+    # sets 0.0.0.0 and a NetworkPolicy)
+    metrics_host: str = "127.0.0.1"
     # None: on unless environment is production
     introspection: bool | None = None
     graphiql: bool | None = None
 
 
 class RateLimitSettings(BaseModel):
-    """Requests to /graphql per logged-in user and per client address, in limits' notation
-    ("100/second", "6000/minute"). Kept in process on the embedded profile, in Redis when
-    Redis is the cache (shared by every API pod). Generous: they stop floods, not users."""
+    """Operations on /graphql per logged-in user and per client address, in limits' notation
+    ("100/second", "6000/minute"), over HTTP and websockets alike; and budgets of their own
+    for login and register. Kept in process on the embedded profile, in Redis when Redis is
+    the cache (shared by every API pod). The general limits are generous: they stop floods,
+    not users; the login budgets stop password guessing."""
 
     enabled: bool = True
     per_user: str = "6000/minute"
     per_ip: str = "30000/minute"
-    # behind a load balancer (an ALB) the client's address is the first X-Forwarded-For
-    # entry; only trust it when the API is reachable through that balancer alone
+    # login attempts per client address, and registrations per client address
+    login_per_ip: str = "30/minute"
+    register_per_ip: str = "20/hour"
+    # failed logins to one account before each further attempt waits (1 s, 2 s, 4 s, ...
+    # up to the maximum); a successful login starts the count again
+    login_failures_before_backoff: int = Field(default=5, ge=1)
+    login_backoff_max_seconds: int = Field(default=900, ge=1)
+    # proxies in front of the API that append to X-Forwarded-For (1 behind an ALB): the
+    # client is the entry that many places from the right; 0 ignores the header
+    trusted_proxies: int = Field(default=0, ge=0, le=10)
+    # deprecated: true means trusted_proxies = 1
     trust_forwarded_for: bool = False
 
-    @field_validator("per_user", "per_ip")
+    @field_validator("per_user", "per_ip", "login_per_ip", "register_per_ip")
     @classmethod
     def _a_rate(cls, rate: str) -> str:
         try:
@@ -80,6 +115,12 @@ class RateLimitSettings(BaseModel):
         except ValueError:
             raise ValueError('a rate like "100/second" or "6000/minute"') from None
         return rate
+
+    @model_validator(mode="after")
+    def _forwarded_for_means_one_proxy(self) -> Self:
+        if self.trust_forwarded_for and self.trusted_proxies == 0:
+            self.trusted_proxies = 1
+        return self
 
 
 class WorkerSettings(BaseModel):
@@ -204,11 +245,15 @@ class CostModelSettings(BaseModel):
     remember_seconds: float = Field(default=10.0, ge=0)  # an author's decision is reused this long
 
 
+DEFAULT_DEMO_PASSWORD = "murmur-demo"
+
+
 class SeedSettings(BaseModel):
-    enabled: bool = True
+    # None: seed a demo world on first start, except in production (there only when set true)
+    enabled: bool | None = None
     users: int = Field(default=300, ge=2)
     posts_per_user: int = Field(default=5, ge=0)
-    demo_password: str = "murmur-demo"
+    demo_password: SecretStr = SecretStr(DEFAULT_DEMO_PASSWORD)
 
 
 class Settings(BaseSettings):
@@ -252,11 +297,24 @@ class Settings(BaseSettings):
             raise ValueError("MURMUR_AUTH__JWT_SECRET must be set outside the embedded development profile")
         if self.auth.jwt_secret is not None and len(self.auth.jwt_secret.get_secret_value()) < 32:
             raise ValueError("MURMUR_AUTH__JWT_SECRET must be at least 32 characters")
+        if (
+            self.production
+            and self.seed.enabled
+            and self.seed.demo_password.get_secret_value() == DEFAULT_DEMO_PASSWORD
+        ):
+            raise ValueError(
+                "MURMUR_SEED__DEMO_PASSWORD must be set to a password of your own to seed a demo world in production"
+            )
         return self
 
     @property
     def production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def seed_enabled(self) -> bool:
+        """Seed a demo world on first start: by default everywhere but production."""
+        return self.seed.enabled if self.seed.enabled is not None else not self.production
 
     @property
     def metrics_port(self) -> int | None:

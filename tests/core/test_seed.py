@@ -17,7 +17,9 @@ async def test_the_demo_world_is_seeded_once_with_timelines_ready(tmp_path: Path
         report = await seed_if_empty(platform)
         assert report is not None
         assert report.users == 60 and report.follows > 60 * 10 * 0.8 and report.posts > 0
-        session = await platform.accounts.login(username="demo", password=settings.seed.demo_password)
+        session = await platform.accounts.login(
+            username="demo", password=settings.seed.demo_password.get_secret_value()
+        )
         demo = UserId(session.user.id)
         counts = (await platform.backends.graph.follow_counts(user_ids=[demo]))[demo]
         assert counts.following > 0
@@ -54,7 +56,9 @@ async def test_a_store_failing_part_way_pauses_the_seeding_which_resumes_where_i
         assert await b.posts.count_posts() == report.posts
         assert await db.fetchone("SELECT count(*) FROM follows") == (report.follows,)
         assert await db.fetchone("SELECT count(*) FROM outbox") == (0,)  # nothing left for the relay to send
-        session = await platform.accounts.login(username="demo", password=settings.seed.demo_password)
+        session = await platform.accounts.login(
+            username="demo", password=settings.seed.demo_password.get_secret_value()
+        )
         page = await platform.feed.home_timeline(
             viewer=UserId(session.user.id), after=None, start=0, first=20
         )
