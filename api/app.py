@@ -12,9 +12,10 @@ from starlette.routing import Route, WebSocketRoute
 
 from api import graphiql
 from api.body_limit import BodySizeLimit
+from api.client_address import ClientAddress
 from api.graphql_view import GraphQLView
 from api.health import METRICS_ROUTE, ROUTES
-from api.rate_limit import RateLimitMiddleware
+from api.rate_limit import RateLimitMiddleware, RateLimits
 from api.runtime import Runtime
 from api.schema import build_schema
 from murmur.platform import Platform, open_platform
@@ -26,7 +27,10 @@ log = logging.getLogger("murmur.api")
 def create_app(settings: Settings, *, platform: Platform | None = None) -> FastAPI:
     """The app; its lifespan opens the platform (unless one is given, which the caller
     keeps open and closes), seeds the demo world and runs the in-process workers."""
-    view = GraphQLView(build_schema(settings), graphiql=settings.graphiql_enabled)
+    limits = RateLimits(settings) if settings.rate_limit.enabled else None
+    view = GraphQLView(
+        build_schema(settings), graphiql=settings.graphiql_enabled, api=settings.api, limits=limits
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,8 +61,10 @@ def create_app(settings: Settings, *, platform: Platform | None = None) -> FastA
         ]
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
-    if settings.rate_limit.enabled:  # outermost: a request over its limit costs nothing more
-        app.add_middleware(RateLimitMiddleware, settings=settings)
+    if limits is not None:  # outside the body limit: a request over its limit costs nothing more
+        app.add_middleware(RateLimitMiddleware, limits=limits)
+    # outermost of all: everything inside sees the client the trusted proxies saw
+    app.add_middleware(ClientAddress, trusted_proxies=settings.rate_limit.trusted_proxies)
     return app
 
 

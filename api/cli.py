@@ -107,6 +107,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.server import uvicorn_config
 
     _logging()
     api: dict[str, Any] = {
@@ -120,18 +121,11 @@ def serve(
         workers={"in_process": workers} if workers is not None else None,
     )
     require_stores(settings)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api.host,
-        port=settings.api.port,
-        log_level="info",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
-        # the HTTP body limit does not cover websocket frames
-        ws_max_size=settings.api.max_body_bytes,
-    )
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises a Ctrl-C once stopped
+        server.run()
+    if not server.started:  # as uvicorn.run: a failed start (port taken, ...) is exit 3
+        raise typer.Exit(3)
 
 
 @app.command()

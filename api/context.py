@@ -1,21 +1,34 @@
-"""The GraphQL context: the request, the viewer, the platform and the request's DataLoaders."""
+"""The GraphQL context: the request, the viewer, the platform and the request's DataLoaders.
+
+The viewer's token is verified as every operation starts to run (ViewerVerification) —
+signature, expiry and revocation — and, on a websocket, again before every event, so a
+token that expires or is revoked stops working on an open socket too.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, TypeAlias
 
 import strawberry
 from graphql import GraphQLError
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
 
 from api.errors import unauthenticated
 from api.loaders import Loaders
-from murmur.domain import InvalidToken, NotAuthenticated, UserId
+from murmur.auth import TokenClaims
+from murmur.domain import InvalidToken, NotAuthenticated, TooManyAttempts, UserId
 from murmur.settings import Settings
 
 if TYPE_CHECKING:
+    from api.rate_limit import RateLimits, Verdict
     from murmur.platform import Platform
+
+# a websocket closed because its token expired or was revoked (graphql-transport-ws: Unauthorized)
+UNAUTHORIZED = 4401
 
 
 def bearer_token(authorization: object) -> str | None:
@@ -37,14 +50,25 @@ def _authorization_param(params: dict[str, object]) -> object:
 class Context:
     """One per HTTP request; one per websocket connection (shared by its subscriptions)."""
 
-    def __init__(self, *, platform: Platform, request: Request | WebSocket) -> None:
+    def __init__(
+        self,
+        *,
+        platform: Platform,
+        request: Request | WebSocket,
+        response: Response | None = None,
+        limits: RateLimits | None = None,
+    ) -> None:
         self.platform = platform
         self.request = request
+        self.response = response  # an HTTP answer's headers (Retry-After); None on a websocket
+        self.limits = limits  # None when rate limits are off
         # set by Strawberry from the websocket `connection_init` payload
         self.connection_params: dict[str, object] | None = None
+        # set by the websocket handler: closes the socket (code, reason)
+        self.close_socket: Callable[[int, str], Awaitable[None]] | None = None
         self.loaders = Loaders(platform.backends)
-        self._viewer: UserId | None = None
-        self._authenticated = False
+        self.claims: TokenClaims | None = None
+        self._verified = False
         # a token was sent but cannot be used: answers that need a login say so
         self.token_problem: InvalidToken | None = None
 
@@ -54,11 +78,34 @@ class Context:
 
     @property
     def viewer_id(self) -> UserId | None:
-        """The logged-in user; the token is verified once, on first use."""
-        if not self._authenticated:
-            self._viewer = self._authenticate()
-            self._authenticated = True
-        return self._viewer
+        """The logged-in user, as verified at the start of this operation."""
+        if not self._verified:
+            raise RuntimeError("the viewer is read before verify_viewer() ran (ViewerVerification)")
+        return self.claims.user_id if self.claims is not None else None
+
+    async def verify_viewer(self) -> UserId | None:
+        """Verify the token sent, if any: signed by Murmur, unexpired, not revoked."""
+        self.claims, self.token_problem = None, None
+        token = self.token
+        if token:
+            try:
+                self.claims = await self.platform.accounts.current(token)
+            except InvalidToken as problem:
+                self.token_problem = problem
+        self._verified = True
+        return self.viewer_id
+
+    @property
+    def token(self) -> str | None:
+        """The bearer token: from connection_init on a websocket, else the Authorization header."""
+        return bearer_token(_authorization_param(self.connection_params or {})) or bearer_token(
+            self.request.headers.get("authorization")
+        )
+
+    @property
+    def client_address(self) -> str:
+        client = self.request.client
+        return client.host if client else "unknown"
 
     def require_viewer(self) -> UserId:
         viewer = self.viewer_id
@@ -66,9 +113,16 @@ class Context:
             raise self.token_problem or NotAuthenticated()
         return viewer
 
+    def refuse_unless(self, verdict: Verdict) -> None:
+        """Raise TooManyAttempts (with Retry-After over HTTP) unless the verdict allows."""
+        if verdict.allowed:
+            return
+        if self.response is not None:
+            self.response.headers["retry-after"] = str(verdict.retry_after_seconds)
+        raise TooManyAttempts(retry_after_seconds=verdict.retry_after_seconds)
+
     def login_required(self, message: str) -> GraphQLError:
         """The error for a field that needs a login: why the token failed, if one was sent."""
-        self.viewer_id  # noqa: B018 - verifies the token, setting token_problem
         return unauthenticated(self.token_problem.message if self.token_problem else message)
 
     def fresh_loaders(self) -> Loaders:
@@ -76,17 +130,16 @@ class Context:
         self.loaders = Loaders(self.platform.backends)
         return self.loaders
 
-    def _authenticate(self) -> UserId | None:
-        token = bearer_token(_authorization_param(self.connection_params or {})) or bearer_token(
-            self.request.headers.get("authorization")
-        )
-        if not token:
-            return None
-        try:
-            return self.platform.accounts.authenticate(token)
-        except InvalidToken as problem:
-            self.token_problem = problem
-            return None
+
+class ViewerVerification(SchemaExtension):
+    """Verifies the viewer's token when an operation starts to run (after validation and the
+    cost check: a refused document costs no token check), over HTTP and websockets."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            await context.verify_viewer()
+        yield
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

@@ -47,6 +47,14 @@ class ServiceUnavailable(Error):
 
 
 @strawberry.federation.type(shareable=True)
+class TooManyAttempts(Error):
+    """Too many logins or registrations from this address, or failed logins to this account:
+    try again after retryAfterSeconds (HTTP answers also carry Retry-After)."""
+
+    retry_after_seconds: int
+
+
+@strawberry.federation.type(shareable=True)
 class InvalidInput(Error):
     field: str
 
@@ -88,6 +96,10 @@ class DomainErrorHandler:
             return InvalidInput(message=exception.message, field=exception.field)
         if isinstance(exception, domain.InvalidToken):
             return InvalidToken(message=exception.message, expired=exception.expired)
+        if isinstance(exception, domain.TooManyAttempts):
+            return TooManyAttempts(
+                message=exception.message, retry_after_seconds=exception.retry_after_seconds
+            )
         return self.error_type(message=exception.message)
 
 
@@ -119,6 +131,7 @@ HANDLERS: tuple[DomainErrorHandler | StoreOutageHandler, ...] = (
             (domain.NotFound, NotFound),
             (domain.CannotFollowSelf, CannotFollowSelf),
             (domain.NotPostAuthor, NotPostAuthor),
+            (domain.TooManyAttempts, TooManyAttempts),
         )
     ),
 )

@@ -1,9 +1,15 @@
-"""The /graphql endpoint: Strawberry's ASGI view with orjson, our Context and graphql-transport-ws only."""
+"""The /graphql endpoint: Strawberry's ASGI view with orjson, our Context and graphql-transport-ws only.
+
+An answer is never larger than `max_response_bytes`: past it, its data is replaced by one
+error (code RESPONSE_TOO_LARGE), over HTTP and on websockets alike. The cost limit keeps
+operations small; this is the backstop for what it cannot see (long texts in many nodes).
+"""
 
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
@@ -16,11 +22,14 @@ from strawberry.types import ExecutionResult
 
 from api import graphiql
 from api.context import Context
+from api.websocket import MurmurTransportWSHandler
 
 if TYPE_CHECKING:
     import strawberry
 
+    from api.rate_limit import RateLimits
     from murmur.platform import Platform
+    from murmur.settings import ApiSettings
 
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -49,19 +58,35 @@ def negotiate(accept: str) -> str:
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, schema: strawberry.Schema, *, graphiql: bool) -> None:
+    def __init__(
+        self, schema: strawberry.Schema, *, graphiql: bool, api: ApiSettings, limits: RateLimits | None
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql else None,
             # the legacy graphql-ws protocol is refused: one protocol to secure and test
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=api.ws_init_timeout_seconds),
         )
         self.platform: Platform | None = None  # set by the app's lifespan
+        self.limits = limits
+        self.max_response_bytes = api.max_response_bytes
+        # a handler class of this view's own, carrying its limits
+        self.graphql_transport_ws_handler_class = type(
+            "ViewTransportWSHandler",
+            (MurmurTransportWSHandler,),
+            {"limits": limits, "anonymous_idle_seconds": api.ws_anonymous_idle_seconds},
+        )
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         if self.platform is None:
             raise RuntimeError("the platform is not open: the app's lifespan has not run")
-        return Context(platform=self.platform, request=request)
+        return Context(
+            platform=self.platform,
+            request=request,
+            response=response if isinstance(response, Response) else None,
+            limits=self.limits,
+        )
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql.page()  # Murmur's own page and assets, not Strawberry's CDN one
@@ -90,7 +115,25 @@ class GraphQLView(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         # text, not bytes: websocket frames must be text for graphql-transport-ws clients
-        return orjson.dumps(data).decode()
+        encoded = orjson.dumps(data)
+        if len(encoded) > self.max_response_bytes and isinstance(data, dict):
+            encoded = orjson.dumps(_too_large(data, self.max_response_bytes))
+        return encoded.decode()
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
+
+
+RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
+
+
+def _too_large(answer: dict[str, Any], limit: int) -> dict[str, Any]:
+    """The answer with its result replaced by one error: an HTTP body, or the payload of a
+    websocket `next` message."""
+    error = {
+        "message": f"The answer is over {limit} bytes: ask for fewer or smaller items.",
+        "extensions": {"code": RESPONSE_TOO_LARGE, "maxBytes": limit},
+    }
+    if "payload" in answer:  # graphql-transport-ws: {"id", "type": "next", "payload": {...}}
+        return {**answer, "payload": {"data": None, "errors": [error]}}
+    return {"data": None, "errors": [error]}

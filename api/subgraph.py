@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import strawberry
 
+from api.context import ViewerVerification
 from api.errors import HANDLERS
 
 
@@ -25,4 +26,5 @@ class Subgraph:
             subscription=self.subscription,
             types=self.types,
             exception_handlers=HANDLERS,
+            extensions=[ViewerVerification],
         )

@@ -1,9 +1,13 @@
-"""Parse and validate each distinct query text once, limits included.
+"""Parse and validate each distinct query text once, limits included; price every operation.
 
 graphql-core's validation dominates the cost of a small query, so documents
 and their validation errors are cached by query text (bounded LRUs). The
-hardening limits are validation rules (depth, aliases, introspection) or a
-parse option (tokens), so their verdicts are cached along with everything else.
+hardening limits come first: tokens while parsing, then the document's shape
+(api/document_limits.py: fragments, depth, aliases, repeated fields, one login),
+in one linear pass that refuses a document before graphql-core's rules see it,
+then those rules (and introspection's, when it is off). Their verdicts are cached
+along with everything else. The cost of the operation asked for depends on its
+variables, so it is estimated on every request (api/cost.py), after validation.
 """
 
 from __future__ import annotations
@@ -15,50 +19,107 @@ from functools import lru_cache
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse, specified_rules
 from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.validation.rules import overlapping_fields_can_be_merged
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
-from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from api.cost import Budget, CostModel, cost_error
+from api.document_limits import ShapeLimits, shape_errors
 from murmur.settings import ApiSettings
 
 # graphql-core's hint after a misspelt field, argument or type name
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$", re.DOTALL)
 # distinct query texts remembered; a client sending endless new texts only evicts
 CACHE_SIZE = 256
+# The schema has no @defer or @stream (Strawberry's incremental execution is off), so these
+# rules can find nothing; each still walks the whole document.
+_INCREMENTAL_RULES = frozenset(
+    {
+        "DeferStreamDirectiveOnRootField",
+        "DeferStreamDirectiveOnValidOperationsRule",
+        "DeferStreamDirectiveLabel",
+        "StreamDirectiveOnListField",
+    }
+)
+RULES: tuple[type[ASTValidationRule], ...] = tuple(
+    rule for rule in specified_rules if rule.__name__ not in _INCREMENTAL_RULES
+)
+# graphql-core meters the field comparisons of OverlappingFieldsCanBeMerged and stops a
+# document that spends its budget (500,000 by default, about 100 ms here). Real documents
+# spend under 2,000 (GraphiQL's introspection: 0); this keeps the rule to a few ms.
+OVERLAP_BUDGET = 20_000
+ABORTED = "Validation aborted."
+TOO_COMPLEX = "This document is too complex to validate (too many errors or overlapping fields): simplify it."
 
 
 class DocumentCache:
     def __init__(
-        self, *, rules: tuple[type[ASTValidationRule], ...], max_tokens: int, suggestions: bool = True
+        self,
+        *,
+        shape: ShapeLimits,
+        rules: tuple[type[ASTValidationRule], ...],
+        max_tokens: int,
+        budget: Budget,
+        suggestions: bool = True,
     ) -> None:
-        self.rules = (*specified_rules, *rules)
+        self.shape = shape
+        self.rules = (*RULES, *rules)
+        overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = OVERLAP_BUDGET
         self.max_tokens = max_tokens
+        self.budget = budget
         self.suggestions = suggestions
         self.parse = lru_cache(maxsize=CACHE_SIZE)(self._parse)
         self.validate = lru_cache(maxsize=CACHE_SIZE)(self._validate)
+        self.price = lru_cache(maxsize=CACHE_SIZE)(self._price)
+        self._costs: dict[int, CostModel] = {}  # by id of the graphql-core schema
 
     @classmethod
     def for_settings(cls, api: ApiSettings, *, introspection: bool) -> DocumentCache:
-        rules: list[type[ASTValidationRule]] = [
-            max_depth_rule(api.max_depth, None),
-            max_aliases_rule(api.max_aliases),
-        ]
-        if not introspection:
-            rules.append(NoSchemaIntrospectionCustomRule)
+        shape = ShapeLimits(
+            max_depth=api.max_depth,
+            max_aliases=api.max_aliases,
+            max_fragments=api.max_fragments,
+            max_fragment_spreads=api.max_fragment_spreads,
+        )
+        rules: tuple[type[ASTValidationRule], ...] = (
+            () if introspection else (NoSchemaIntrospectionCustomRule,)
+        )
+        budget = Budget(max_cost=api.max_cost, max_page_size=api.max_page_size)
         # with introspection off the schema is not public: "Did you mean 'viewer'?" would leak it
-        return cls(rules=tuple(rules), max_tokens=api.max_tokens, suggestions=introspection)
+        return cls(
+            shape=shape, rules=rules, max_tokens=api.max_tokens, budget=budget, suggestions=introspection
+        )
+
+    def cost_model(self, schema: GraphQLSchema) -> CostModel:
+        model = self._costs.get(id(schema))
+        if model is None or model.schema is not schema:
+            model = self._costs[id(schema)] = CostModel(schema, self.budget)
+        return model
+
+    def _price(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        operation_name: str | None,
+        page_sizes: tuple[tuple[str, int], ...],
+    ) -> int:
+        """The operation's cost; cached, since it depends only on these (variables other than
+        integers cannot change a page size)."""
+        return self.cost_model(schema).cost(self.parse(query), operation_name, dict(page_sizes))
 
     def _parse(self, query: str) -> DocumentNode:
         return parse(query, max_tokens=self.max_tokens)
 
     def _validate(self, schema: GraphQLSchema, query: str) -> tuple[GraphQLError, ...]:
-        found = tuple(validate_document(schema, self.parse(query), self.rules))
-        if not self.suggestions:
-            for error in found:
+        document = self.parse(query)
+        found = tuple(shape_errors(document, self.shape) or validate_document(schema, document, self.rules))
+        for error in found:
+            if error.message.endswith(ABORTED):
+                error.message = TOO_COMPLEX
+            elif not self.suggestions:
                 error.message = _SUGGESTION.sub("", error.message)
         return found
 
@@ -82,10 +143,22 @@ class CachedValidation(SchemaExtension):
         context = self.execution_context
         if context.query and context.graphql_document is not None:
             # a non-None list tells Strawberry validation has run
-            context.pre_execution_errors = list(self._cache.validate(context.schema._schema, context.query))
+            schema = context.schema._schema
+            context.pre_execution_errors = list(self._cache.validate(schema, context.query))
             if not context.pre_execution_errors and _subscription_over_http(context):
                 context.pre_execution_errors = [GraphQLError(SUBSCRIPTIONS_NEED_A_WEBSOCKET)]
+            if not context.pre_execution_errors:
+                cost = self._cache.price(schema, context.query, context.operation_name, _page_sizes(context))
+                if cost > self._cache.budget.max_cost:
+                    context.pre_execution_errors = [cost_error(cost, self._cache.budget.max_cost)]
         yield
+
+
+def _page_sizes(context: ExecutionContext) -> tuple[tuple[str, int], ...]:
+    variables = context.variables or {}
+    return tuple(
+        sorted((k, v) for k, v in variables.items() if isinstance(v, int) and not isinstance(v, bool))
+    )
 
 
 SUBSCRIPTIONS_NEED_A_WEBSOCKET = "Subscriptions run over a websocket at /graphql (graphql-transport-ws)."

@@ -6,17 +6,21 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from murmur.auth import Passwords, Tokens
+from murmur.auth import Passwords, TokenClaims, Tokens
 from murmur.domain import (
     IdGenerator,
     InvalidCredentials,
     InvalidInput,
+    InvalidToken,
     Limits,
+    NotFound,
     ProfileUpdate,
     User,
     UserId,
 )
+from murmur.password_policy import check_new_password
 from murmur.storage.base import UserStore
+from murmur.text import TextField, clean_text
 
 _USERNAME = re.compile(r"[A-Za-z0-9_]+")
 
@@ -36,6 +40,12 @@ class Accounts:
         self._tokens = tokens
         self._ids = ids
         self._limits = limits
+        self._display_name = TextField(
+            name="displayName", label="A display name", max_length=limits.display_name_max
+        )
+        self._bio = TextField(
+            name="bio", label="A bio", max_length=limits.bio_max, multiline=True, required=False
+        )
 
     async def register(self, *, username: str, password: str, display_name: str | None = None) -> Session:
         limits = self._limits
@@ -46,12 +56,8 @@ class Accounts:
                 f"A username is {limits.username_min}-{limits.username_max} letters, digits or underscores.",
                 field="username",
             )
-        if not (limits.password_min <= len(password) <= limits.password_max):
-            raise InvalidInput(
-                f"A password is {limits.password_min}-{limits.password_max} characters long.",
-                field="password",
-            )
-        name = self._clean_display_name(display_name) if display_name is not None else username
+        check_new_password(password, username=username, limits=limits)
+        name = clean_text(display_name, self._display_name) if display_name is not None else username
         user = User(
             id=UserId(self._ids.next_id()),
             username=username,
@@ -69,25 +75,33 @@ class Accounts:
         ok = await self._passwords.verify(credentials.password_hash if credentials else None, password)
         if not ok or credentials is None:
             raise InvalidCredentials()
-        return Session(token=self._tokens.issue(credentials.user.id), user=credentials.user)
+        token = self._tokens.issue(credentials.user.id, version=credentials.token_version)
+        return Session(token=token, user=credentials.user)
 
     async def update_profile(self, *, user_id: UserId, display_name: str | None, bio: str | None) -> User:
-        if bio is not None and len(bio) > self._limits.bio_max:
-            raise InvalidInput(f"A bio is at most {self._limits.bio_max} characters.", field="bio")
         update = ProfileUpdate(
-            display_name=self._clean_display_name(display_name) if display_name is not None else None,
-            bio=bio,
+            display_name=clean_text(display_name, self._display_name) if display_name is not None else None,
+            bio=clean_text(bio, self._bio) if bio is not None else None,
         )
         return await self._users.update_profile(user_id=user_id, update=update)
 
-    def authenticate(self, token: str) -> UserId:
-        """The user the token names; InvalidToken when it is expired or not Murmur's."""
+    def authenticate(self, token: str) -> TokenClaims:
+        """The claims of a token Murmur signed that has not expired; InvalidToken otherwise.
+        This does not ask the store whether it was revoked: `current` does."""
         return self._tokens.verify(token)
 
-    def _clean_display_name(self, display_name: str) -> str:
-        name = " ".join(display_name.split())
-        if not name or len(name) > self._limits.display_name_max:
-            raise InvalidInput(
-                f"A display name is 1-{self._limits.display_name_max} characters.", field="displayName"
-            )
-        return name
+    async def current(self, token: str) -> TokenClaims:
+        """The claims of a token that is valid now: signed, unexpired and not revoked (its
+        version is the user's; an unknown user's tokens are revoked too)."""
+        claims = self._tokens.verify(token)
+        if await self._users.token_version(user_id=claims.user_id) != claims.version:
+            raise InvalidToken(expired=False, revoked=True)
+        return claims
+
+    async def revoke_tokens(self, *, user_id: UserId) -> Session:
+        """Log out everywhere: every token issued so far stops working; a new one for the caller."""
+        version = await self._users.revoke_tokens(user_id=user_id)
+        user = (await self._users.users_by_id(ids=[user_id])).get(user_id)
+        if user is None:
+            raise NotFound("user", user_id)
+        return Session(token=self._tokens.issue(user_id, version=version), user=user)

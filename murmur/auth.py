@@ -38,17 +38,25 @@ class Passwords:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: UserId
+    version: int  # the user's token version when it was issued; a later one revokes it
+    expires_at: float  # seconds since the Unix epoch
+
+
+@dataclass(frozen=True, slots=True)
 class Tokens:
     secret: str
     ttl_seconds: int
 
-    def issue(self, user_id: UserId) -> str:
+    def issue(self, user_id: UserId, *, version: int = 0) -> str:
         now = int(time.time())
-        claims = {"sub": user_id, "iat": now, "exp": now + self.ttl_seconds, "iss": _ISSUER}
+        claims = {"sub": user_id, "iat": now, "exp": now + self.ttl_seconds, "iss": _ISSUER, "ver": version}
         return jwt.encode(claims, self.secret, algorithm="HS256")
 
-    def verify(self, token: str) -> UserId:
-        """The user a valid, unexpired token names; InvalidToken for anything else."""
+    def verify(self, token: str) -> TokenClaims:
+        """The claims of a valid, unexpired token; InvalidToken for anything else. A token
+        issued before versions existed carries none and counts as version 0."""
         try:
             claims = jwt.decode(
                 token, self.secret, algorithms=["HS256"], issuer=_ISSUER, options={"require": ["exp", "sub"]}
@@ -57,7 +65,9 @@ class Tokens:
             raise InvalidToken(expired=True) from None
         except jwt.PyJWTError:
             raise InvalidToken(expired=False) from None
-        subject = claims.get("sub")
+        subject, version = claims.get("sub"), claims.get("ver", 0)
         if not (isinstance(subject, str) and subject.isdigit()):
             raise InvalidToken(expired=False)
-        return UserId(subject)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            raise InvalidToken(expired=False)
+        return TokenClaims(user_id=UserId(subject), version=version, expires_at=float(claims["exp"]))

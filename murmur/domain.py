@@ -12,13 +12,14 @@ Errors::
     MurmurError                     anything the core raises on purpose
     ├── DomainError                 expected; shown to the client as a typed result
     │   ├── NotAuthenticated
-    │   │   └── InvalidToken        a token was sent but is expired or not Murmur's
+    │   │   └── InvalidToken        a token was sent but is expired, revoked or not Murmur's
     │   ├── InvalidInput            bad body, username, password, profile field
     │   ├── UsernameTaken
     │   ├── InvalidCredentials
     │   ├── NotFound                unknown user or post
     │   ├── CannotFollowSelf
-    │   └── NotPostAuthor
+    │   ├── NotPostAuthor
+    │   └── TooManyAttempts     login or register over its budget: retry after a while
     └── StoreError                  a backend failed
         ├── RetryableStoreError     timeouts, throttling, connection loss: try again
         └── PermanentStoreError     the request itself is wrong: retrying won't help
@@ -116,6 +117,7 @@ class User:
 class Credentials:
     user: User
     password_hash: str
+    token_version: int = 0  # tokens carrying another version are refused (revoked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,11 +177,16 @@ class InvalidToken(NotAuthenticated):
     """A token was sent but cannot be used: expired, or not one Murmur signed (forged, altered,
     `alg=none`, malformed). Unlike sending none, the client should log in again."""
 
-    def __init__(self, *, expired: bool) -> None:
+    def __init__(self, *, expired: bool, revoked: bool = False) -> None:
         self.expired = expired
-        super().__init__(
-            "Your token has expired: log in again." if expired else "Your token is not valid: log in again."
-        )
+        self.revoked = revoked
+        if expired:
+            message = "Your token has expired: log in again."
+        elif revoked:
+            message = "Your token was revoked (logged out everywhere): log in again."
+        else:
+            message = "Your token is not valid: log in again."
+        super().__init__(message)
 
 
 @dataclass
@@ -210,6 +217,14 @@ class CannotFollowSelf(DomainError):
 class NotPostAuthor(DomainError):
     def __init__(self) -> None:
         super().__init__("Only the author can delete a post.")
+
+
+class TooManyAttempts(DomainError):
+    """Too many logins or registrations from one address, or failed logins to one account."""
+
+    def __init__(self, *, retry_after_seconds: int) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(f"Too many attempts: try again in {retry_after_seconds} s.")
 
 
 class StoreError(MurmurError):

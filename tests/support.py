@@ -27,5 +27,5 @@ open_test_platform = open_platform
 
 
 async def register(platform: Platform, name: str) -> str:
-    session = await platform.accounts.register(username=name, password="password123")
+    session = await platform.accounts.register(username=name, password="correct-horse")
     return session.user.id

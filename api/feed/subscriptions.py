@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import strawberry
 
-from api.context import Info
+from api.context import UNAUTHORIZED, Info
 from api.entities import present
 from api.feed.types import Post, TimelineEvent, TimelineEventKind
 from murmur.domain import PostId, UserId
@@ -60,6 +60,12 @@ async def _events(info: Info, viewer: UserId) -> AsyncGenerator[TimelineEvent, N
         kind = _KINDS.get(message.kind)
         if kind is None:
             continue
+        # the token may have expired or been revoked since the subscription started
+        if await context.verify_viewer() != viewer:
+            if context.close_socket is not None:
+                reason = context.token_problem.message if context.token_problem else "Log in again."
+                await context.close_socket(UNAUTHORIZED, reason)
+            return
         post = None
         if kind is TimelineEventKind.ADDED:
             # fresh loaders per event: the connection lives long, cached posts and users go stale

@@ -24,7 +24,6 @@ from murmur.domain import (
     Delivery,
     IdGenerator,
     IdTaken,
-    InvalidInput,
     Limits,
     NotAuthenticated,
     NotFound,
@@ -41,6 +40,7 @@ from murmur.fanout.sources import Sources
 from murmur.metrics import OUTBOX_RELAYED
 from murmur.storage.base import OutboxMessage, Outgoing
 from murmur.storage.bundle import Backends
+from murmur.text import TextField, clean_text
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +86,9 @@ class Feed:
         self._activity_written: OrderedDict[UserId, float] = OrderedDict()
 
     async def create_post(self, *, author: UserId, body: str) -> Post:
-        text = body.strip()
-        if not text:
-            raise InvalidInput("A post cannot be empty.", field="body")
-        if len(text) > self._limits.body_max:
-            raise InvalidInput(f"A post is at most {self._limits.body_max} characters.", field="body")
+        text = clean_text(
+            body, TextField(name="body", label="A post", max_length=self._limits.body_max, multiline=True)
+        )
         await self._require_account(author)
         delivery = await self.strategy.delivery_for(author_id=author)
         first_pulled = delivery is Delivery.PULLED and not await self._b.posts.pulled_authors(

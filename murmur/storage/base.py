@@ -108,6 +108,14 @@ class UserStore(Protocol):
 
     async def count_users(self) -> int: ...
 
+    async def token_version(self, *, user_id: UserId) -> int | None:
+        """The version a token of this user must carry (0 until tokens are first revoked);
+        None for an unknown user."""
+
+    async def revoke_tokens(self, *, user_id: UserId) -> int:
+        """Bump the user's token version, so every token issued before stops working; the new
+        version. NotFound for an unknown user."""
+
     async def record_activity(self, *, user_id: UserId, at: datetime) -> datetime | None:
         """Note that the user was active at `at` (never moving it back); when they were last
         active before, or None for an unknown user. A user never recorded counts as active

@@ -30,6 +30,10 @@ def _user_key(user_id: str) -> str:
     return f"user:{user_id}"
 
 
+def _token_version_key(user_id: str) -> str:
+    return f"token-version:{user_id}"
+
+
 def _post_key(post_id: str) -> str:
     return f"post:{post_id}"
 
@@ -110,6 +114,25 @@ class CachedUserStore:
         user = await self._inner.update_profile(user_id=user_id, update=update)
         await self._cache.set_many(items={_user_key(user_id): _encode_user(user)}, ttl_seconds=TTL_SECONDS)
         return user
+
+    async def token_version(self, *, user_id: UserId) -> int | None:
+        """Read on every authenticated operation, so cached; a revocation writes the new
+        version into the cache after the store (a reader racing it adds only if absent)."""
+        key = _token_version_key(user_id)
+        found = (await self._cache.get_many(keys=[key])).get(key)
+        if found is not None:
+            return int(found)
+        version = await self._inner.token_version(user_id=user_id)
+        if version is not None:
+            await self._cache.add_many(items={key: str(version).encode()}, ttl_seconds=TTL_SECONDS)
+        return version
+
+    async def revoke_tokens(self, *, user_id: UserId) -> int:
+        version = await self._inner.revoke_tokens(user_id=user_id)
+        await self._cache.set_many(
+            items={_token_version_key(user_id): str(version).encode()}, ttl_seconds=TTL_SECONDS
+        )
+        return version
 
     # the rest goes straight to the store
     async def create_user(self, *, user: User, password_hash: str) -> None:

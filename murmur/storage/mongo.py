@@ -295,9 +295,14 @@ class MongoUserStore:
 
     async def credentials(self, *, username: str) -> Credentials | None:
         doc = await self._users.find_one(
-            {"username_lower": _folded(username)}, {**_USER_FIELDS, "password_hash": True}
+            {"username_lower": _folded(username)},
+            {**_USER_FIELDS, "password_hash": True, "token_version": True},
         )
-        return Credentials(user=_user(doc), password_hash=doc["password_hash"]) if doc else None
+        if doc is None:
+            return None
+        return Credentials(
+            user=_user(doc), password_hash=doc["password_hash"], token_version=doc.get("token_version", 0)
+        )
 
     async def user_by_username(self, *, username: str) -> User | None:
         doc = await self._users.find_one({"username_lower": _folded(username)}, _USER_FIELDS)
@@ -326,6 +331,25 @@ class MongoUserStore:
 
     # last_active is absent until the first record_activity: a user never recorded counts as
     # active since created_at (as SQLite's coalesce), so registering costs no extra field.
+
+    async def token_version(self, *, user_id: UserId) -> int | None:
+        key = parse_id(user_id)
+        doc = await self._users.find_one({"_id": key}, {"token_version": True}) if key is not None else None
+        return int(doc.get("token_version", 0)) if doc else None  # absent: never revoked
+
+    async def revoke_tokens(self, *, user_id: UserId) -> int:
+        key = parse_id(user_id)
+        doc = None
+        if key is not None:
+            doc = await self._users.find_one_and_update(
+                {"_id": key},
+                {"$inc": {"token_version": 1}},
+                {"token_version": True},
+                return_document=ReturnDocument.AFTER,
+            )
+        if doc is None:
+            raise NotFound("user", user_id)
+        return int(doc["token_version"])
 
     async def record_activity(self, *, user_id: UserId, at: datetime) -> datetime | None:
         key = parse_id(user_id)

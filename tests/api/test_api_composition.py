@@ -42,7 +42,8 @@ def test_gateway_serves_the_contract(settings: Settings) -> None:
     schema = build_schema(settings)._schema
     assert set(schema.query_type.fields) >= {"viewer", "user", "post", "timeline"}
     assert set(schema.mutation_type.fields) == {
-        "register", "login", "createPost", "deletePost", "follow", "unfollow", "updateProfile",
+        "register", "login", "logOutEverywhere", "createPost", "deletePost", "follow", "unfollow",
+        "updateProfile",
     }  # fmt: skip
     assert set(schema.subscription_type.fields) == {"timelineEvents"}
     # a gateway is no subgraph: no federation plumbing leaks into it

@@ -20,6 +20,7 @@ OPERATIONS = (
     ("posts", "posts_by_id"),
     ("graph", "follow_counts"),
     ("graph", "follows"),
+    ("users", "token_version"),
 )
 
 
@@ -53,8 +54,11 @@ async def test_a_page_of_twenty_authors_is_one_users_by_id(
         ("posts", "posts_by_id"): 1,
         ("graph", "follow_counts"): 1,
         ("graph", "follows"): 1,
-        # users and posts read through the cache, one batch each; and the reader's pulled
+        # the reader's token version: is the token revoked? (cold cache: from the store)
+        ("users", "token_version"): 1,
+        # users and posts read through the cache, one batch each, and the token version; and the
+        # reader's pulled
         # authors (hybrid): their generations (missing, started, read back), then the cached
         # pulled list and the cached followees (both missing on this cold cache)
-        ("cache", "get_many"): 2 + 4,
+        ("cache", "get_many"): 3 + 4,
     }

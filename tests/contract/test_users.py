@@ -136,3 +136,26 @@ async def test_imported_users_read_back_like_created_ones(users_store: UserStore
     assert credentials is not None and credentials.password_hash == f"hash-{imported[7].id}"
     with pytest.raises(UsernameTaken):  # the unique username still holds afterwards
         await users_store.create_user(user=new_user("bulk3"), password_hash="h")
+
+
+async def test_revoking_tokens_bumps_the_version_that_login_and_checks_read(users_store: UserStore) -> None:
+    user = new_user("revoker")
+    await users_store.create_user(user=user, password_hash="h")
+    assert await users_store.token_version(user_id=user.id) == 0
+    credentials = await users_store.credentials(username="revoker")
+    assert credentials is not None and credentials.token_version == 0
+
+    assert await users_store.revoke_tokens(user_id=user.id) == 1
+    assert await users_store.revoke_tokens(user_id=user.id) == 2
+    assert await users_store.token_version(user_id=user.id) == 2
+    credentials = await users_store.credentials(username="REVOKER")
+    assert credentials is not None and credentials.token_version == 2
+
+
+async def test_token_versions_of_unknown_users(users_store: UserStore) -> None:
+    assert await users_store.token_version(user_id=UserId(new_id())) is None
+    assert await users_store.token_version(user_id=UserId("not-an-id")) is None
+    with pytest.raises(NotFound):
+        await users_store.revoke_tokens(user_id=UserId(new_id()))
+    with pytest.raises(NotFound):
+        await users_store.revoke_tokens(user_id=UserId("not-an-id"))

@@ -10,19 +10,21 @@ from typing import Any
 import uvicorn
 
 from api.app import create_app
+from api.server import uvicorn_config
 from murmur.settings import Settings
 
 
 class LiveServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        config = uvicorn.Config(
+        # the configuration `murmur serve` runs, on loopback
+        config = uvicorn_config(
             create_app(settings),
+            settings,
             host="127.0.0.1",
             port=0,  # the OS picks a free port; read back once bound
             log_level="warning",
             lifespan="on",
-            ws="websockets-sansio",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="murmur-e2e-server", daemon=True)

@@ -55,7 +55,7 @@ def nested_following(depth: int) -> str:
     [
         (nested_following(8), "exceeds maximum operation depth"),
         ("{ " + " ".join(f"a{i}: viewer {{ id }}" for i in range(100)) + " }", "aliases found"),
-        ("{ " + "__typename " * 3000 + "}", "more than 2000 tokens"),
+        ("{ " + "__typename " * 3000 + "}", "more than 1000 tokens"),
     ],
     ids=["deep", "alias-bomb", "token-flood"],
 )

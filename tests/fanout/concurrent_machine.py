@@ -107,7 +107,7 @@ class ConcurrentFanout(RuleBasedStateMachine):
     @rule()
     def register(self) -> None:
         session = self.run(
-            self.platform.accounts.register(username=f"user{len(self.users)}", password="password123")
+            self.platform.accounts.register(username=f"user{len(self.users)}", password="correct-horse")
         )
         self.users.append(session.user.id)
 

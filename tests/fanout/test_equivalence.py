@@ -81,7 +81,7 @@ class FanoutEquivalence(RuleBasedStateMachine):
         name = f"user{len(self.users[Strategy.PUSH])}"
 
         async def go(strategy: Strategy, platform: Platform) -> None:
-            session = await platform.accounts.register(username=name, password="password123")
+            session = await platform.accounts.register(username=name, password="correct-horse")
             self.users[strategy].append(session.user.id)
 
         self.run(go)

@@ -28,6 +28,7 @@ from murmur.storage.sqlite import (
     SqlitePostStore,
     SqliteQueue,
     SqliteTimelineStore,
+    SqliteUserStore,
 )
 from murmur.storage.sqlite import posts as sqlite_posts
 from murmur.storage.sqlite.database import PAGE_SIZE
@@ -217,6 +218,7 @@ _V1 = (
     "INSERT INTO timelines VALUES (1, 100, 9), (1, 90, 9), (1, 80, 9), (2, 95, 9)",
     "INSERT INTO timeline_sizes VALUES (1, 3), (2, 1)",
     "INSERT INTO queue_messages (queue, body, visible_at) VALUES ('fanout', x'01', 0)",
+    "INSERT INTO users VALUES (7, 'old', 'Old', '', 0, 'hash')",
     "PRAGMA user_version = 1",
 )
 
@@ -244,6 +246,10 @@ async def test_a_version_1_file_is_brought_forward(path: Path) -> None:
         assert (message.body, message.sent_at) == (b"\x01", 0.0)
         await queue.send(messages=[Outgoing(b"new", dedup_key="k"), Outgoing(b"again", dedup_key="k")])
         assert [m.body for m in await queue.receive(max_messages=10, wait_seconds=0)] == [b"new"]
+        # version 3: users have a token version, 0 until their tokens are first revoked
+        users = SqliteUserStore(db=db)
+        assert await users.token_version(user_id=UserId("7")) == 0
+        assert await users.revoke_tokens(user_id=UserId("7")) == 1
     finally:
         await db.close()
 

@@ -6,7 +6,7 @@ ordering by creation time and every "newest first" read walks an index backwards
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TABLES = (
     # users ----------------------------------------------------------------------------
@@ -17,7 +17,8 @@ TABLES = (
         bio           TEXT NOT NULL,
         created_at    INTEGER NOT NULL,                     -- ms since the Unix epoch
         password_hash TEXT NOT NULL,
-        last_active   INTEGER                               -- ms; NULL: never recorded (created_at counts)
+        last_active   INTEGER,                              -- ms; NULL: never recorded (created_at counts)
+        token_version INTEGER NOT NULL DEFAULT 0            -- tokens of another version are revoked
     )""",
     # posts and their outbox -----------------------------------------------------------
     """CREATE TABLE IF NOT EXISTS posts (
@@ -124,4 +125,5 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "INSERT INTO timeline_floors (owner, floor) SELECT owner, min(post_id) FROM timelines GROUP BY owner",
         "DROP TABLE timeline_sizes",
     ),
+    3: ("ALTER TABLE users ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0",),
 }

@@ -65,9 +65,9 @@ class SqliteUserStore:
 
     async def credentials(self, *, username: str) -> Credentials | None:
         row = await self._db.fetchone(
-            f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = ?", (username,)
+            f"SELECT {_COLUMNS}, password_hash, token_version FROM users WHERE username = ?", (username,)
         )
-        return Credentials(user=_user(row), password_hash=row[5]) if row else None
+        return Credentials(user=_user(row), password_hash=row[5], token_version=row[6]) if row else None
 
     async def user_by_username(self, *, username: str) -> User | None:
         row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM users WHERE username = ?", (username,))
@@ -90,6 +90,24 @@ class SqliteUserStore:
     async def count_users(self) -> int:
         row = await self._db.fetchone("SELECT count(*) FROM users")
         return int(row[0]) if row else 0
+
+    async def token_version(self, *, user_id: UserId) -> int | None:
+        key = parse_id(user_id)
+        row = await self._db.fetchone("SELECT token_version FROM users WHERE id = ?", (key,)) if key else None
+        return int(row[0]) if row else None
+
+    async def revoke_tokens(self, *, user_id: UserId) -> int:
+        key = parse_id(user_id)
+        row = None
+        if key is not None:
+            async with self._db.write() as tx:
+                row = await tx.fetchone(
+                    "UPDATE users SET token_version = token_version + 1 WHERE id = ? RETURNING token_version",
+                    (key,),
+                )
+        if row is None:
+            raise NotFound("user", user_id)
+        return int(row[0])
 
     async def record_activity(self, *, user_id: UserId, at: datetime) -> datetime | None:
         key = parse_id(user_id)

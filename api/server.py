@@ -1,0 +1,212 @@
+"""How uvicorn serves the API: the whole configuration in one place (`murmur serve` and the
+tests' in-thread server both use uvicorn_config), and the HTTP protocol that bounds slow
+clients.
+
+uvicorn (httptools) has a keep-alive timeout and a concurrency limit, but nothing bounds
+how long a request's headers or body may take to arrive: a client sending a byte every few
+seconds held a connection for ever. TimedHttpToolsProtocol adds, per connection:
+
+- headers: a request's headers must all arrive within header_timeout_seconds of its first
+  byte (for the first request, of the connection opening). Late: 408 and the connection
+  closes; a connection that sent nothing at all is just closed.
+- body: the whole body must arrive within body_timeout_seconds of the headers. Late: 408 and
+  the connection closes. The deadline holds even if the app answered without reading the
+  body (a 429, a 413): uvicorn then keeps the connection and discards the rest of the body
+  as it comes, and a client trickling it in kept it for ever (any byte stops the keep-alive
+  timer, and nothing starts it again until another response).
+- admission: a connection opened while max_connections are already open is answered 503
+  (and closed) on its first request, or its websocket handshake; the connections already
+  open keep being served. uvicorn's own limit_concurrency check answers 503 to every
+  request on every connection while the count is at the limit, so a flood of idle
+  connections took the API down for everyone; here it is decided once, per connection.
+
+One timer per connection, moved lazily: starting a phase only records a deadline (loop
+time) and arms a timer if none is pending earlier; when the timer fires it re-arms itself
+for the current deadline if that moved. A busy keep-alive connection costs a timer about
+every header_timeout_seconds, not two per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any, ClassVar
+
+import uvicorn
+from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from murmur.settings import ApiSettings, Settings
+
+# what the connection is waiting for, and so which deadline applies
+_IDLE = 0  # nothing: between requests (keep-alive governs), or the app is answering
+_OPENED = 1  # the first byte of the first request, counted from the connection opening
+_HEADERS = 2  # the rest of a request's headers
+_BODY = 3  # the rest of a request's body
+
+
+class TimedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with header and body deadlines (class attributes:
+    timed_protocol sets them from settings) and per-connection admission (at most
+    config.limit_concurrency connections open)."""
+
+    header_timeout: ClassVar[float] = 10.0
+    body_timeout: ClassVar[float] = 10.0
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._max_connections = config.limit_concurrency
+        self._phase = _IDLE
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+
+    # connection
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # uvicorn answers 503 while len(connections) >= limit_concurrency: None never, for a
+        # connection admitted when it opened; 0 always, for one past the limit
+        limit = self._max_connections
+        self.limit_concurrency = None if limit is None or len(self.connections) <= limit else 0
+        self._expect(_OPENED, self.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._phase == _IDLE:  # these bytes begin a request (or are stray CRLFs: no matter)
+            self._expect(_HEADERS, self.header_timeout)
+        elif self._phase == _OPENED:
+            self._phase = _HEADERS  # the deadline still counts from the connection opening
+        super().data_received(data)
+
+    def handle_websocket_upgrade(self) -> None:
+        self._stop()  # the websocket protocol owns the transport from here
+        if self.limit_concurrency == 0:
+            self._answer_and_close(503, "Service Unavailable")
+            return
+        super().handle_websocket_upgrade()
+
+    # parser callbacks
+
+    def on_message_begin(self) -> None:
+        if self._phase == _IDLE:  # a pipelined request, in the same bytes as the one before
+            self._expect(_HEADERS, self.header_timeout)
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._expect(_BODY, self.body_timeout)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._phase = _IDLE
+        super().on_message_complete()
+
+    # deadlines
+
+    def _expect(self, phase: int, seconds: float) -> None:
+        deadline = self.loop.time() + seconds
+        self._phase = phase
+        self._deadline = deadline
+        if self._timer is None or self._timer_at > deadline:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_at(deadline, self._on_timer)
+        self._timer_at = deadline
+
+    def _stop(self) -> None:
+        self._phase = _IDLE
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._phase == _IDLE or self.transport.is_closing():
+            return
+        if self.loop.time() < self._deadline:  # the phase moved on since the timer was armed
+            self._arm(self._deadline)
+            return
+        phase, self._phase = self._phase, _IDLE
+        cycle = self.cycle  # during _HEADERS the previous request's, during _BODY this one's
+        if phase == _OPENED:
+            self.transport.close()  # nothing was asked: nothing to answer
+        elif phase == _HEADERS:
+            if cycle is not None and not cycle.response_complete:
+                # the request before this one is still being answered: close after it
+                cycle.keep_alive = False
+            else:
+                self._answer_and_close(408, "Request Timeout")
+        elif cycle is None or cycle.response_started or self.pipeline:
+            # answered already (or another answer is in flight): a 408 cannot be said
+            self.transport.close()
+        else:
+            # as connection_lost would: the app's receive() says disconnected, its sends go
+            # nowhere, and uvicorn writes no 500 when it returns
+            cycle.disconnected = True
+            cycle.message_event.set()
+            self._answer_and_close(408, "Request Timeout")
+
+    def _answer_and_close(self, status: int, message: str) -> None:
+        body = message.encode("ascii")
+        content = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            content.extend([name, b": ", value, b"\r\n"])
+        content.extend(
+            [
+                b"content-type: text/plain; charset=utf-8\r\n",
+                b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+                b"connection: close\r\n",
+                b"\r\n",
+                body,
+            ]
+        )
+        self.transport.write(b"".join(content))
+        self.transport.close()
+
+
+def timed_protocol(api: ApiSettings) -> type[TimedHttpToolsProtocol]:
+    """The protocol class with these settings' limits (uvicorn instantiates it per connection)."""
+
+    class Configured(TimedHttpToolsProtocol):
+        header_timeout = api.header_timeout_seconds
+        body_timeout = api.body_timeout_seconds
+
+    Configured.__name__ = Configured.__qualname__ = "TimedHttpToolsProtocol"
+    return Configured
+
+
+def uvicorn_config(app: ASGIApp, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """How the API is served; `overrides` are uvicorn.Config arguments (the tests' port 0)."""
+    api = settings.api
+    options: dict[str, Any] = {
+        "host": api.host,
+        "port": api.port,
+        "loop": "uvloop",
+        "http": timed_protocol(api),
+        "ws": "websockets-sansio",
+        # the HTTP body limit does not cover websocket frames
+        "ws_max_size": api.max_body_bytes,
+        # uvicorn takes whole seconds here: rounded up, never shorter than configured
+        "timeout_keep_alive": math.ceil(api.keep_alive_seconds),
+        # the protocol's per-connection admission limit (see the module docstring)
+        "limit_concurrency": api.max_connections,
+        # the client address comes from api/client_address.py, by trusted_proxies, only:
+        # uvicorn's own handling trusts whatever 127.0.0.1 says
+        "proxy_headers": False,
+        "log_level": "info",
+        "access_log": False,
+    }
+    return uvicorn.Config(app, **{**options, **overrides})
