@@ -33,6 +33,13 @@ def fresh(prefix: str) -> str:
     return f"{prefix}_{next(_names)}"
 
 
+@pytest.fixture(scope="module")
+def token(server: Served) -> str:
+    """One account for the module's profile and post tests: registrations from one address
+    have a budget (MURMUR_RATE_LIMIT__REGISTER_PER_IP), and a refused edit changes nothing."""
+    return server.register(fresh("writer"))[0]
+
+
 def answer(server: Served, query: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
     response = server.post(query, token=token, **variables)
     assert response.status_code == 200, response.text
@@ -87,9 +94,8 @@ def test_seeded_accounts_with_weak_passwords_still_log_in(start_server: Callable
     ],
 )
 def test_hidden_characters_in_a_profile_are_refused(
-    server: Served, variables: dict[str, str], field: str
+    server: Served, token: str, variables: dict[str, str], field: str
 ) -> None:
-    token, _ = server.register(fresh("profile"))
     assert_refused(answer(server, PROFILE, token, **variables), field)
 
 
@@ -97,8 +103,7 @@ def test_hidden_characters_in_a_profile_are_refused(
     "body",
     ["nul\x00byte", "\u202eright-to-left override", "an \u2067isolate\u2069 here", "\u200f", "bom\ufeff"],
 )
-def test_hidden_characters_in_a_post_are_refused(server: Served, body: str) -> None:
-    token, _ = server.register(fresh("poster"))
+def test_hidden_characters_in_a_post_are_refused(server: Served, token: str, body: str) -> None:
     assert_refused(answer(server, POST, token, b=body), "body")
 
 
@@ -111,8 +116,7 @@ def test_hidden_characters_in_a_post_are_refused(server: Served, body: str) -> N
         "Ame\u0301lie Cafe\u0301",  # accents as combining marks
     ],
 )
-def test_real_writing_passes_and_comes_back_composed(server: Served, text: str) -> None:
-    token, _ = server.register(fresh("writer"))
+def test_real_writing_passes_and_comes_back_composed(server: Served, token: str, text: str) -> None:
     stored = unicodedata.normalize("NFC", text)
     profile = answer(server, PROFILE, token, n=text, b=f"{text}\r\nsecond line")
     assert profile["user"] == {"displayName": stored, "bio": f"{stored}\nsecond line"}, profile
