@@ -121,7 +121,7 @@ class _Pricing:
                 condition = node.type_condition
                 on = self.model.schema.get_type(condition.name.value) if condition else parent
                 total += self.selection_set(node.selection_set, on or parent)
-            else:
+            elif isinstance(node, FragmentSpreadNode):
                 total += self.fragment(node)
         return total
 

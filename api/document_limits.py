@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from graphql import (
     DocumentNode,
@@ -186,7 +187,7 @@ class _Measurer:
                 child = (
                     self.selection_set(node.selection_set)
                     if isinstance(node, InlineFragmentNode)
-                    else self._fragment(node.name.value)
+                    else self._fragment(cast(FragmentSpreadNode, node).name.value)
                 )
                 depth = max(depth, child.depth)
                 aliases, fields = aliases + child.aliases, fields + child.fields

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 
 import orjson
+from graphql import GraphQLFormattedError
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -190,7 +191,7 @@ def _user(accounts: Accounts, scope: Scope) -> str | None:
         return None  # the request will be told why; it still counts against its address
 
 
-def rate_limited_error(seconds: int) -> dict[str, object]:
+def rate_limited_error(seconds: int) -> GraphQLFormattedError:
     return {
         "message": f"Too many requests: try again in {seconds} s.",
         "extensions": {"code": "RATE_LIMITED", "retryAfterSeconds": seconds},

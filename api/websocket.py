@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    ErrorMessage,
     SubscribeMessage,
 )
 
@@ -59,8 +60,12 @@ class MurmurTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 address=self.context.client_address,
             )
             if not verdict.allowed:
-                error = rate_limited_error(verdict.retry_after_seconds)
-                await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
+                refusal: ErrorMessage = {
+                    "id": message["id"],
+                    "type": "error",
+                    "payload": [rate_limited_error(verdict.retry_after_seconds)],
+                }
+                await self.send_message(refusal)
                 return
         if self._authenticated and await self.context.verify_viewer() is None:
             await self.close(UNAUTHORIZED, _why(self.context))

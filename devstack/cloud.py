@@ -151,6 +151,10 @@ def cloud_env(servers: CloudServers, *, jwt_secret: str, names: StoreNames | Non
         # short polls (with a pause when idle): moto spins a CPU through every long poll of a
         # FIFO queue, and three workers polling would take both cores
         "MURMUR_WORKERS__WAIT_SECONDS": "0",
+        # every client here is 127.0.0.1, and the counters live in the shared Redis: the login
+        # and register budgets per address would count a whole test session as one client
+        "MURMUR_RATE_LIMIT__LOGIN_PER_IP": "100000/minute",
+        "MURMUR_RATE_LIMIT__REGISTER_PER_IP": "100000/hour",
     }
 
 

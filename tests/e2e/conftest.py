@@ -21,6 +21,8 @@ def e2e_settings(data_dir: Path, **overrides: Any) -> Settings:
         "seed": {"enabled": False},
         # short long-polls: fan-out reacts quickly and shutdown is fast
         "workers": {"in_process": 2, "wait_seconds": 0.05},
+        # every test registers its own accounts, all from 127.0.0.1
+        "rate_limit": {"login_per_ip": "100000/minute", "register_per_ip": "100000/hour"},
         **overrides,
     }
     return Settings(**values)

@@ -20,7 +20,7 @@ def start_server(tmp_path: Path) -> Iterator[ServerFactory]:
     server it started is stopped when the test ends."""
     started: list[Served] = []
 
-    def start(env: dict[str, str] | None = None, *, production: bool = False) -> Served:
+    def start(env: dict[str, str | None] | None = None, *, production: bool = False) -> Served:
         workdir = tmp_path / f"server-{len(started)}"
         server = serve(workdir, port=free_port(), env=env or {}, production=production)
         started.append(server)
@@ -31,10 +31,19 @@ def start_server(tmp_path: Path) -> Iterator[ServerFactory]:
         server.stop()
 
 
+# The shared servers' tests register accounts of their own, all from 127.0.0.1: the budgets
+# per address are the subject of tests/hostile/test_hostile_rate_limits.py, not of theirs.
+MANY_ACCOUNTS: dict[str, str | None] = {
+    "MURMUR_RATE_LIMIT__LOGIN_PER_IP": "100000/minute",
+    "MURMUR_RATE_LIMIT__REGISTER_PER_IP": "100000/hour",
+}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """One development server (the `make run` defaults, no demo world) shared by a module."""
-    served = serve(tmp_path_factory.mktemp("hostile"), port=free_port(), env={})
+    """One development server (the `make run` defaults, no demo world, room for many accounts)
+    shared by a module."""
+    served = serve(tmp_path_factory.mktemp("hostile"), port=free_port(), env=MANY_ACCOUNTS)
     yield served
     served.stop()
 
@@ -42,6 +51,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.fixture(scope="module")
 def production_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A production server (secret set, introspection and GraphiQL off) shared by a module."""
-    served = serve(tmp_path_factory.mktemp("hostile-prod"), port=free_port(), env={}, production=True)
+    served = serve(
+        tmp_path_factory.mktemp("hostile-prod"), port=free_port(), env=MANY_ACCOUNTS, production=True
+    )
     yield served
     served.stop()

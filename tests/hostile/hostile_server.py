@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from devstack.cloud import HOST, MURMUR, answers_ready, inherited_env, new_jwt_secret
 from tests.servers._process import ServerProcess, log_tail, spawn
@@ -65,11 +73,12 @@ class Served:
         return payload["token"], payload["user"]["id"]
 
 
-def serve(workdir: Path, *, port: int, env: dict[str, str], production: bool = False) -> Served:
-    """Start `murmur serve` on `port` with its data in `workdir`, and wait until it is ready."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    data_dir = workdir / "data"
-    full_env = {
+def server_env(env: dict[str, str | None], *, production: bool) -> dict[str, str]:
+    """The environment of a `murmur serve` under attack: hermetic, fast hashing, no demo world
+    unless asked; `env` overrides (None: unset). HOSTILE_SERVER_CODE, when set, puts another
+    checkout's code first on the server's path: run the suite against an older Murmur to see
+    each test fail there."""
+    full_env: dict[str, str | None] = {
         **inherited_env(keep_murmur=False),
         **FAST_HASHING,
         "MURMUR_SEED__ENABLED": "false",
@@ -85,6 +94,16 @@ def serve(workdir: Path, *, port: int, env: dict[str, str], production: bool = F
         ),
         **env,
     }
+    if code := os.environ.get("HOSTILE_SERVER_CODE"):
+        full_env["PYTHONPATH"] = code
+    return {key: value for key, value in full_env.items() if value is not None}
+
+
+def serve(workdir: Path, *, port: int, env: dict[str, str | None], production: bool = False) -> Served:
+    """Start `murmur serve` on `port` with its data in `workdir`, and wait until it is ready."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    data_dir = workdir / "data"
+    full_env = server_env(env, production=production)
     process = spawn(
         "murmur-serve",
         [MURMUR, "serve", "--host", HOST, "--port", str(port), "--data-dir", str(data_dir)],
@@ -99,3 +118,65 @@ def serve(workdir: Path, *, port: int, env: dict[str, str], production: bool = F
             raise RuntimeError(f"murmur serve did not become ready:\n{served.log()}")
         time.sleep(0.05)
     return served
+
+
+class Socket:
+    """A raw graphql-transport-ws connection: the protocol's messages, nothing hidden."""
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self.connection = connection
+        self._ids = 0
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.connection.send(json.dumps(message))
+
+    async def receive(self, within: float = 10.0) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.connection.recv(), within)
+        message: dict[str, Any] = json.loads(raw)
+        return message
+
+    async def subscribe(self, query: str, **variables: Any) -> str:
+        self._ids += 1
+        operation = str(self._ids)
+        await self.send(
+            {"id": operation, "type": "subscribe", "payload": {"query": query, "variables": variables}}
+        )
+        return operation
+
+    async def run(self, query: str, **variables: Any) -> dict[str, Any]:
+        """One query or mutation: its `next` payload, or the `error` message that refused it."""
+        operation = await self.subscribe(query, **variables)
+        while True:
+            message = await self.receive()
+            if message.get("id") != operation:
+                continue
+            if message["type"] == "next":
+                payload: dict[str, Any] = message["payload"]
+                return payload
+            if message["type"] == "error":
+                return {"refused": message["payload"]}
+
+    async def closed(self, within: float) -> tuple[int | None, str | None]:
+        """Wait for the server to close the socket; its close code and reason."""
+        try:
+            async with asyncio.timeout(within):
+                async for _ in self.connection:
+                    pass
+        except ConnectionClosed:
+            pass
+        return self.connection.close_code, self.connection.close_reason
+
+
+@asynccontextmanager
+async def socket(url: str, *, token: str | None = None, init: bool = True) -> AsyncIterator[Socket]:
+    """A graphql-transport-ws socket, initialised (with the token, if any) and acknowledged."""
+    async with connect(
+        url, subprotocols=[Subprotocol("graphql-transport-ws")], open_timeout=10
+    ) as connection:
+        opened = Socket(connection)
+        if init:
+            await opened.send(
+                {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"} if token else {}}
+            )
+            assert (await opened.receive())["type"] == "connection_ack"
+        yield opened
