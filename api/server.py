@@ -10,10 +10,11 @@ seconds held a connection for ever. TimedHttpToolsProtocol adds, per connection:
   byte (for the first request, of the connection opening). Late: 408 and the connection
   closes; a connection that sent nothing at all is just closed.
 - body: the whole body must arrive within body_timeout_seconds of the headers. Late: 408 and
-  the connection closes. The deadline holds even if the app answered without reading the
-  body (a 429, a 413): uvicorn then keeps the connection and discards the rest of the body
-  as it comes, and a client trickling it in kept it for ever (any byte stops the keep-alive
-  timer, and nothing starts it again until another response).
+  the connection closes (only closes, if an answer was already sent). The deadline holds
+  even if the app answered without reading the body (the rate limits' 429): uvicorn then
+  keeps the connection and discards the rest of the body as it comes, and any byte stops
+  its keep-alive timer until the next answer, so a client trickling the body in held the
+  connection for ever; and once the body is in, the keep-alive timer starts again here.
 - admission: a connection opened while max_connections are already open is answered 503
   (and closed) on its first request, or its websocket handshake; the connections already
   open keep being served. uvicorn's own limit_concurrency check answers 503 to every
@@ -90,7 +91,8 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
 
     def handle_websocket_upgrade(self) -> None:
-        self._stop()  # the websocket protocol owns the transport from here
+        self._stop()  # the websocket protocol owns the transport from here: no timer of ours
+        self._unset_keepalive_if_required()
         if self.limit_concurrency == 0:
             self._answer_and_close(503, "Service Unavailable")
             return
@@ -110,6 +112,18 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._phase = _IDLE
         super().on_message_complete()
+        cycle = self.cycle
+        if (
+            cycle is not None
+            and cycle.response_complete
+            and self.timeout_keep_alive_task is None
+            and not (self.parser.should_upgrade() and self._should_upgrade())
+        ):
+            # answered before the body was all in: the body's bytes stopped uvicorn's keep-alive
+            # timer, and uvicorn starts it only after an answer, so the connection idled for ever
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     # deadlines
 

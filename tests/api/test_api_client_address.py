@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from api_helpers import make_settings, running_app
@@ -115,10 +115,14 @@ def test_the_scheme_follows_the_same_rule(trusted: int, headers: list[str], sche
 
 # --- properties -------------------------------------------------------------------------
 
-addresses = st.one_of(
-    st.ip_addresses(v=4).map(str),
-    st.ip_addresses(v=6).filter(lambda a: a.ipv4_mapped is None).map(str),
-)
+
+def _not_ipv4_mapped(text: str) -> bool:
+    address = ipaddress.ip_address(text)
+    return not isinstance(address, ipaddress.IPv6Address) or address.ipv4_mapped is None
+
+
+# addresses as a proxy writes them (::ffff:192.0.2.1 is taken as 192.0.2.1: a table case)
+addresses = st.one_of(st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(str).filter(_not_ipv4_mapped))
 # whatever a client may write into one entry (no comma: a comma starts another entry)
 junk = st.one_of(
     addresses,
@@ -228,7 +232,7 @@ def test_it_is_the_outermost_middleware(tmp_path: Path) -> None:
     for enabled in (True, False):
         app = create_app(make_settings(tmp_path, rate_limit={"enabled": enabled, "trusted_proxies": 2}))
         outermost = app.user_middleware[0]
-        assert outermost.cls is ClientAddress
+        assert cast(object, outermost.cls) is ClientAddress
         assert outermost.kwargs == {"trusted_proxies": 2}
 
 

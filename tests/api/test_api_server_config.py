@@ -393,3 +393,16 @@ def test_a_websocket_outlives_the_header_and_body_timeouts(serve: Make) -> None:
             ws.recv(timeout=0.6)  # nothing comes, and the connection stays
         ws.send("still here")
         assert ws.recv(timeout=10) == "still here"
+
+
+def test_after_an_early_answer_and_the_rest_of_the_body_keep_alive_still_closes(serve: Make) -> None:
+    """The bytes of the body after the answer stop uvicorn's keep-alive timer, and uvicorn
+    starts it again only after another answer: the protocol starts it once the body is in."""
+    port = serve(early, keep_alive_seconds=1)
+    with _connect(port) as sock:
+        sock.sendall(_post(b"12345", length=10))
+        assert _response(sock).startswith(b"HTTP/1.1 429 ")
+        sock.sendall(b"67890")
+        started = time.monotonic()
+        assert _until_closed(sock, 1 + SLACK) == b""
+        assert time.monotonic() - started >= 0.9

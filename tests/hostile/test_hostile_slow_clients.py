@@ -53,7 +53,7 @@ def _closed_after(
     with selectors.DefaultSelector() as selector:
         for sock in socks:
             sock.setblocking(False)
-            selector.register(sock, selectors.EVENT_READ)
+            selector.register(sock, selectors.EVENT_READ, data=sock)
         while len(closed) < len(socks):
             left = started + within - time.monotonic()
             if left <= 0:
@@ -61,8 +61,7 @@ def _closed_after(
                     f"{len(socks) - len(closed)} of {len(socks)} still open after {within} s"
                 )
             for key, _ in selector.select(timeout=min(left, 0.5)):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
+                sock = key.data
                 try:
                     chunk = sock.recv(65536)
                 except ConnectionResetError:
