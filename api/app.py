@@ -18,6 +18,7 @@ from api.health import METRICS_ROUTE, ROUTES
 from api.rate_limit import RateLimitMiddleware, RateLimits
 from api.runtime import Runtime
 from api.schema import build_schema
+from api.security_headers import SecurityHeaders
 from murmur.platform import Platform, open_platform
 from murmur.settings import Settings
 
@@ -44,9 +45,11 @@ def create_app(settings: Settings, *, platform: Platform | None = None) -> FastA
             view.platform = opened
             app.state.runtime = runtime
             if settings.metrics_port is not None:
-                server, _ = start_http_server(settings.metrics_port, addr=settings.api.host)
+                # its own address (loopback by default), not the public API's
+                host = settings.api.metrics_host
+                server, _ = start_http_server(settings.metrics_port, addr=host)
                 stack.callback(server.shutdown)
-                log.info("metrics on http://%s:%d/metrics", settings.api.host, server.server_address[1])
+                log.info("metrics on http://%s:%d/metrics", host, server.server_address[1])
             _log_start(settings)
             yield
 
@@ -63,6 +66,8 @@ def create_app(settings: Settings, *, platform: Platform | None = None) -> FastA
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     if limits is not None:  # outside the body limit: a request over its limit costs nothing more
         app.add_middleware(RateLimitMiddleware, limits=limits)
+    # outside the limits, so their 413 and 429 answers carry nosniff, no-store and HSTS too
+    app.add_middleware(SecurityHeaders, behind_tls=settings.api.behind_tls)
     # outermost of all: everything inside sees the client the trusted proxies saw
     app.add_middleware(ClientAddress, trusted_proxies=settings.rate_limit.trusted_proxies)
     return app

@@ -8,7 +8,8 @@
   out of range) raise `bad_request(...)`, and fields that need a login
   `unauthenticated(...)` (code UNAUTHENTICATED, saying why a token failed),
   a GraphQLError, which error masking leaves visible; so are domain errors
-  raised where no union holds them. Anything else is masked.
+  raised where no union holds them, with the code of their kind (DOMAIN_CODES:
+  InvalidInput is BAD_REQUEST). Anything else is masked.
 """
 
 from __future__ import annotations
@@ -163,6 +164,39 @@ class MaskUnexpected(MaskErrors):
                 extensions={"code": "UNAVAILABLE", "retryable": True},
             )
         return super().anonymise_error(error)
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        # Strawberry's one pass over an answer's errors (masked or kept): kept domain errors
+        # gain the code a client branches on, as bad_request's and unauthenticated's carry
+        return [with_domain_code(error) for error in super()._process_errors(errors)]
+
+
+# the code of a domain error that surfaces as a top-level error (no result union holds it);
+# the first match wins
+DOMAIN_CODES: tuple[tuple[type[domain.DomainError], str], ...] = (
+    (domain.NotAuthenticated, "UNAUTHENTICATED"),  # InvalidToken too: log in (again)
+    (domain.InvalidInput, "BAD_REQUEST"),  # say, a forged cursor the store refuses
+)
+
+
+def with_domain_code(error: GraphQLError) -> GraphQLError:
+    """`error` with extensions.code when it stands for a domain error that has one and it has
+    no code yet; the domain error stays its original_error (so it is not logged as unexpected)."""
+    original = error.original_error
+    if not isinstance(original, domain.DomainError) or (error.extensions or {}).get("code"):
+        return error
+    code = next((code for kind, code in DOMAIN_CODES if isinstance(original, kind)), None)
+    if code is None:
+        return error
+    return GraphQLError(
+        message=error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=original,
+        extensions={**(error.extensions or {}), "code": code},
+    )
 
 
 def should_mask(error: GraphQLError) -> bool:

@@ -9,9 +9,11 @@ from starlette.routing import Route
 
 from api.runtime import Runtime
 
-# Redis holds the cache, hot timelines and live events: without it every answer still comes
-# from the stores (slower, and subscriptions wait), so the API stays in service, degraded.
-OPTIONAL = frozenset({"RedisConnection"})
+# Store roles, never classes (Backends.ping). The cache and live events (Redis, with the hot
+# timelines, which look through to the durable timelines when it is down): without them every
+# answer still comes from the stores (slower, and subscriptions wait), so the API stays in
+# service, degraded.
+OPTIONAL = frozenset({"cache", "bus"})
 
 
 async def healthz(request: Request) -> Response:

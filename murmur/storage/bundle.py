@@ -40,9 +40,12 @@ class Backends:
             await resource.close()
 
     async def ping(self, *, within: float = PING_SECONDS) -> dict[str, bool]:
-        """Which resources answer (readiness), all asked at once; one that does not answer
-        `within` seconds counts as down, so a hung store cannot hang a probe."""
-        pinged = [(type(r).__name__, ping) for r in self.resources if (ping := getattr(r, "ping", None))]
+        """Which store roles answer (readiness), by role (users, posts, graph, timelines, cache,
+        bus, queue, bulk_queue, ledger), never by class: a probe is public, and class names
+        tell an attacker which technologies to aim at. Each resource is asked once, all at
+        once; one that does not answer `within` seconds counts as down, so a hung store
+        cannot hang a probe. A role kept in process (a memory cache) has nothing to ask."""
+        pinged = [(r, ping) for r in self.resources if (ping := getattr(r, "ping", None))]
 
         async def answers(ping: Callable[[], Awaitable[object]]) -> bool:
             try:
@@ -52,4 +55,37 @@ class Backends:
             return True
 
         found = await asyncio.gather(*(answers(ping) for _, ping in pinged))
-        return {name: ok for (name, _), ok in zip(pinged, found, strict=True)}
+        up = {id(resource): ok for (resource, _), ok in zip(pinged, found, strict=True)}
+        by_role: dict[str, bool] = {}
+        claimed: set[int] = set()
+        for role in ROLES:
+            backing = _backing(getattr(self, role), [resource for resource, _ in pinged])
+            if backing:
+                by_role[role] = all(up[id(resource)] for resource in backing)
+                claimed.update(id(resource) for resource in backing)
+        # a resource no role is found on still counts, under a name that says nothing
+        for n, (resource, _) in enumerate((r for r in pinged if id(r[0]) not in claimed), start=1):
+            by_role["other" if n == 1 else f"other-{n}"] = up[id(resource)]
+        return by_role
+
+
+ROLES = ("users", "posts", "graph", "timelines", "cache", "bus", "queue", "bulk_queue", "ledger")
+
+
+def _backing(store: object, resources: list[object]) -> list[object]:
+    """The resources a role's store needs: the store itself (an SQS queue, a DynamoDB table),
+    else its technology's shared client (the SQLite file, the MongoDB database, the Redis
+    connection). Wrappers (the read-through cache, Redis hot timelines) are looked through to
+    the store that holds the data: those wrappers survive their Redis being down."""
+    while (inner := getattr(store, "_inner", None)) is not None:
+        store = inner
+    if any(resource is store for resource in resources):
+        return [store]
+    technology = _technology(store)
+    return [r for r in resources if technology is not None and _technology(r) == technology]
+
+
+def _technology(thing: object) -> str | None:
+    """murmur.storage.<technology>[.module] -> technology; None outside murmur.storage."""
+    prefix, _, rest = type(thing).__module__.partition("murmur.storage.")
+    return rest.partition(".")[0] if not prefix and rest else None

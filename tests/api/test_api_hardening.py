@@ -57,7 +57,11 @@ async def test_introspection_follows_settings(tmp_path: Path, platform: Platform
 
 
 async def test_production_turns_introspection_off(tmp_path: Path, platform: Platform) -> None:
-    settings = make_settings(tmp_path, environment="production", auth={"jwt_secret": "s" * 32})
+    settings = make_settings(
+        tmp_path,
+        environment="production",
+        auth={"jwt_secret": "EiT0Q-Ctd6waUF6GtYndjNYGuXWsGdrSsN4DQvqQ77rbGw-J"},
+    )
     assert not settings.introspection_enabled
     result = await Client(build_schema(settings), platform).execute('{ __type(name: "User") { name } }')
     assert result.errors is not None
@@ -113,7 +117,11 @@ async def test_bad_requests_stay_visible(client: Client) -> None:
 )
 async def test_production_suggests_no_names(tmp_path: Path, query: str) -> None:
     """With introspection off, a misspelling gets no "Did you mean …?": it would leak the schema."""
-    production = make_settings(tmp_path, environment="production", auth={"jwt_secret": "p" * 40})
+    production = make_settings(
+        tmp_path,
+        environment="production",
+        auth={"jwt_secret": "sysMLVSxx8pLQ0u6oE2UG2XVd5A7jPWLFlm3JZ-lmMc0bRbf"},
+    )
     async with open_platform(production) as platform:
         locked = await Client(build_schema(production), platform).execute(query)
     assert locked.errors is not None

@@ -70,7 +70,7 @@ async def test_production_serves_metrics_only_on_their_own_port(
     production = make_settings(
         tmp_path,
         environment="production",
-        auth={"jwt_secret": "m" * 40},
+        auth={"jwt_secret": "2hfuCoZ6fM3o0erjZkUrRzxWJE-RK3QI_lMYeG2IsEINaRlz"},
         api={"metrics_port": port} if explicit else {},
     )
     async with running_app(production) as (_, public):

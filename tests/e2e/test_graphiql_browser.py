@@ -115,6 +115,11 @@ def _save(browser: WebDriver, name: str) -> None:
     browser.save_screenshot(str(ARTIFACTS / name))
 
 
+def _local_storage(browser: WebDriver) -> str:
+    """Every key and value the page's origin keeps in localStorage, as one string."""
+    return str(browser.execute_script("return JSON.stringify(Object.entries(window.localStorage))"))
+
+
 def _run(browser: WebDriver) -> None:
     time.sleep(0.5)  # GraphiQL parses the editor's text after a pause in typing, as a person's
     browser.find_element(By.CSS_SELECTOR, ".graphiql-execute-button").click()
@@ -178,6 +183,17 @@ def test_the_readme_tour_in_graphiql_offline(seeded: LiveServer, browser: WebDri
     assert event["post"] == {"body": body, "author": {"username": writer_name}}
 
     _save(browser, "graphiql-subscription.png")
+    # the token typed in the Headers pane stays out of localStorage (any script on the origin
+    # could read it there, long after the tab is closed), and a reload does not bring it back
+    assert login["token"] not in _local_storage(browser)
+    browser.refresh()
+    _until(
+        lambda: browser.find_elements(By.CSS_SELECTOR, ".graphiql-execute-button"), "GraphiQL to render again"
+    )
+    assert login["token"] not in _local_storage(browser)
+    browser.find_element(By.XPATH, "//button[normalize-space()='Headers']").click()
+    headers = browser.execute_script(f"return {_editor(browser, '.graphiql-editor-tool')}.getValue()")
+    assert login["token"] not in str(headers)
     problems = [
         entry["message"]
         for entry in browser.get_log("browser")

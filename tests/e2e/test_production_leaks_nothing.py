@@ -24,7 +24,11 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, **api: object) -> Iterator[
     settings = e2e_settings(
         tmp_path_factory.mktemp("e2e-production"),
         environment="production",
-        auth={"jwt_secret": "p" * 48, "hash_time_cost": 1, "hash_memory_kib": 8},
+        auth={
+            "jwt_secret": "3FvPfbjtldYABbYH4Q_RW9BaKhBd0gtWcAVd37S_pdxeJQuX",
+            "hash_time_cost": 1,
+            "hash_memory_kib": 8,
+        },
         api={"metrics_port": 0, **api},
         rate_limit={"enabled": False},  # clairvoyance sends hundreds of requests at once
     )

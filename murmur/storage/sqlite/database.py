@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -142,6 +144,56 @@ _WRITER_PRAGMAS = (
 _READER_PRAGMAS = ("query_only = ON", "cache_size = -32768", *_COMMON_PRAGMAS)
 
 
+# what a data folder may hold for Murmur to tighten its mode: the database's files and the dev secret
+_OWN_SUFFIXES = ("", "-wal", "-shm", "-journal")
+_DEV_SECRET = "dev-jwt-secret"
+
+
+def make_private(path: Path) -> None:
+    """The database holds password hashes: its folder 0700, its file and the -wal and -shm
+    files 0600. SQLite creates -wal and -shm with the database file's own mode, so creating
+    that file 0600 here, before SQLite would (0644 under the usual umask), covers all three
+    without touching the process's umask. Files left open by an older Murmur are tightened."""
+    _private_folder(path.parent, path.name)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))  # an existing file is left as it is
+    for name in (path.name + suffix for suffix in _OWN_SUFFIXES):
+        file = path.with_name(name)
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if not mode & 0o077:
+                continue
+            try:
+                file.chmod(mode & 0o600)
+            except PermissionError:  # another user's file: say so, and leave it to them
+                log.warning("%s can be read by other users (mode %03o): `chmod 600` it", file, mode)
+
+
+def _private_folder(folder: Path, database: str) -> None:
+    """Create the folder 0700. An existing one that others may open is tightened when it is
+    plainly Murmur's (this user's, holding nothing but the database's files and the dev
+    secret); otherwise only a warning: a folder shared with other things (a home, a
+    volume's root) is not Murmur's to change, and the files in it are private anyway."""
+    try:
+        folder.mkdir(mode=0o700, parents=True)
+        return
+    except FileExistsError:
+        pass
+    info = folder.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & 0o077:
+        return
+    ours = {database + suffix for suffix in _OWN_SUFFIXES} | {_DEV_SECRET}
+    if info.st_uid == os.geteuid() and {entry.name for entry in folder.iterdir()} <= ours:
+        folder.chmod(mode & 0o700)
+    else:
+        log.warning(
+            "the data folder %s can be opened by other users (mode %03o); its files are not, "
+            "but `chmod 700` it if nothing else needs it",
+            folder,
+            mode,
+        )
+
+
 class SqliteDatabase:
     """The connections to one database file; the stores share it. Open with `await SqliteDatabase.open(path)`."""
 
@@ -184,6 +236,10 @@ class SqliteDatabase:
                 f"SQLite {sqlite3.sqlite_version} is too old: Murmur needs {'.'.join(map(str, MIN_SQLITE))}+"
             )
         path = Path(path)
+        try:
+            make_private(path)
+        except OSError as error:
+            raise PermanentStoreError(f"cannot create {path}: {error.strerror or error}") from error
         sessions: list[Session] = []
         try:
             with translated_errors():
