@@ -106,3 +106,20 @@ class ClientAddress:
                 if scheme is not None:
                     scope["scheme"] = _SCHEMES[scheme][scope["type"] == "websocket"]
         await self.app(scope, receive, send)
+
+
+def budget_key(scope: Scope) -> str:
+    """Whose rate-limit budget a request spends: its client's IPv4 address, or its IPv6 /64
+    (one subscriber's network, where a client may take any of 2^64 addresses)."""
+    client = scope.get("client")
+    if not client:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:
+        return str(client[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)

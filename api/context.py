@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
+from api.client_address import budget_key
 from api.errors import unauthenticated
 from api.loaders import Loaders
 from murmur.auth import TokenClaims
@@ -104,8 +105,8 @@ class Context:
 
     @property
     def client_address(self) -> str:
-        client = self.request.client
-        return client.host if client else "unknown"
+        """The client's budget key: its address, or its IPv6 /64."""
+        return budget_key(self.request.scope)
 
     def require_viewer(self) -> UserId:
         viewer = self.viewer_id

@@ -36,6 +36,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.client_address import budget_key
 from api.context import bearer_token
 from murmur.accounts import Accounts
 from murmur.domain import InvalidToken
@@ -151,11 +152,6 @@ def _storage(settings: Settings) -> Storage:
     )
 
 
-def client_address(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
-
-
 class RateLimitMiddleware:
     """ASGI middleware in front of /graphql: every HTTP request and websocket handshake."""
 
@@ -169,7 +165,7 @@ class RateLimitMiddleware:
             return
         runtime = getattr(scope["app"].state, "runtime", None)  # set once the platform is open
         user = _user(runtime.platform.accounts, scope) if runtime is not None else None
-        verdict = await self.limits.operation(user=user, address=client_address(scope))
+        verdict = await self.limits.operation(user=user, address=budget_key(scope))
         if verdict.allowed:
             await self.app(scope, receive, send)
         elif scope["type"] == "http":

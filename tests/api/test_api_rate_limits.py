@@ -104,3 +104,17 @@ async def test_without_redis_the_limits_let_requests_through(tmp_path: Path) -> 
             (await http.post("/graphql", json=QUERY, headers=_from("10.2.0.1"))).status_code for _ in range(8)
         ]
         assert statuses == [200] * 8
+
+
+async def test_an_ipv6_network_shares_one_budget(tmp_path: Path) -> None:
+    """Behind the proxy, addresses from one IPv6 /64 (one subscriber) count as one client;
+    another /64, or an IPv4 address, has a budget of its own."""
+    async with running_app(_limited(tmp_path)) as (_, http):
+        statuses = [
+            (await http.post("/graphql", json=QUERY, headers=_from(f"2001:db8:0:1::{i:x}"))).status_code
+            for i in range(7)
+        ]
+        assert statuses == [200] * 6 + [429]
+        assert (await http.post("/graphql", json=QUERY, headers=_from("2001:db8:0:2::1"))).status_code == 200
+        assert (await http.post("/graphql", json=QUERY, headers=_from("::ffff:192.0.2.7"))).status_code == 200
+        assert (await http.post("/graphql", json=QUERY, headers=_from("192.0.2.7"))).status_code == 200

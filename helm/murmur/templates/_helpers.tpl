@@ -84,3 +84,12 @@ seccompProfile:
     secretKeyRef: {name: {{ .Values.existingSecret }}, key: redis-auth-token, optional: true}
 {{- end }}
 {{- end }}
+
+{{/* Proxies that append to X-Forwarded-For in front of the API: as set, else 1 with the ALB Ingress and 0 without. */}}
+{{- define "murmur.trustedProxies" -}}
+{{- if kindIs "invalid" .Values.api.trustedProxies -}}
+{{- ternary 1 0 .Values.api.ingress.enabled -}}
+{{- else -}}
+{{- .Values.api.trustedProxies -}}
+{{- end -}}
+{{- end }}
