@@ -108,25 +108,22 @@ def _deep(n: int, limits: ApiSettings) -> str:
 
 
 def _operations(n: int, limits: ApiSettings) -> str:
-    """Many operations sharing fragments: rules that work per operation repeat."""
-    spreads = max(1, limits.max_fragment_spreads // max(1, n))
-    fragments = min(limits.max_fragments, spreads)
-    body = " ".join(f"...F{j}" for j in range(fragments))
-    return (
-        " ".join(f"query Q{i} {{ viewer {{ {body} }} }}" for i in range(n))
-        + " "
-        + " ".join(f"fragment F{j} on User {{ id username }}" for j in range(fragments))
-    )
+    """Many operations, the first ones sharing a fragment: rules that work per operation
+    (variables, fragments reached) repeat for each."""
+    with_spread = min(n, limits.max_fragment_spreads)
+    operations = [f"query Q{i} {{ viewer {{ ...F }} }}" for i in range(with_spread)]
+    operations += [f"query Q{i} {{ viewer {{ id }} }}" for i in range(with_spread, n)]
+    return " ".join(operations) + " fragment F on User { id username }"
 
 
 def _variables(n: int, limits: ApiSettings) -> str:
-    """Many variables, each used in a field of its own (and one unused)."""
-    defined = " ".join(f"$v{i}: Int" for i in range(n + 1))
+    """Many variables: twenty used (one per allowed alias), the rest defined and unused."""
+    defined = " ".join(f"$v{i}: Int" for i in range(n))
     used = " ".join(
-        f"p{i % 20}: posts(first: $v{i}) {{ pageInfo {{ hasNextPage }} }}" for i in range(min(n, 20))
+        f"p{i}: posts(first: $v{i}) {{ pageInfo {{ hasNextPage }} }}"
+        for i in range(min(n, limits.max_aliases))
     )
-    rest = " ".join(f"viewer {{ id @include(if: true) }}" for _ in range(max(0, n - 20)))
-    return f"query({defined}) {{ viewer {{ {used} }} {_capped(rest)} }}"
+    return f"query({defined}) {{ viewer {{ {used} }} }}"
 
 
 def _introspection(n: int, limits: ApiSettings) -> str:

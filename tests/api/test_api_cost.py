@@ -129,7 +129,9 @@ async def test_the_api_refuses_an_operation_over_the_budget(client: Client, plat
     assert result.data is None and result.errors is not None
     (error,) = result.errors
     expected = 5 * (1 + 5 + 100 * (2 + 5 + 100 * (2 + 5 + 100 * 2)))
-    assert error.extensions == {"code": COST_LIMIT_EXCEEDED, "cost": expected, "budget": 10_000}, error.message
+    assert error.extensions == {"code": COST_LIMIT_EXCEEDED, "cost": expected, "budget": 10_000}, (
+        error.message
+    )
     assert f"may cost {expected}, over the budget of 10000" in error.message
 
 
