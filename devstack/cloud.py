@@ -165,7 +165,24 @@ def inherited_env(*, keep_murmur: bool) -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith(dropped)}
 
 
-class MurmurProcesses:
+class LoopbackEndpoints:
+    """The addresses of a Murmur API listening on a loopback port."""
+
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{HOST}:{self.port}/graphql"
+
+    def base(self, path: str) -> str:
+        return f"http://{HOST}:{self.port}{path}"
+
+
+class MurmurProcesses(LoopbackEndpoints):
     """`murmur serve` without in-process workers, and `murmur worker` processes, as the API
     and worker pods of the cloud shape, sharing nothing but the stores. Each worker serves
     its probes and metrics on a port of its own (`worker_ports`)."""
@@ -191,17 +208,6 @@ class MurmurProcesses:
     def worker(self) -> ServerProcess | None:
         """The first worker (most setups run one)."""
         return self.workers[0] if self.workers else None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}/graphql"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{HOST}:{self.port}/graphql"
-
-    def base(self, path: str) -> str:
-        return f"http://{HOST}:{self.port}{path}"
 
     def init(self) -> str:
         """`murmur init`: create the database indexes, table and queues; its report."""

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from websockets.sync.client import connect as ws_connect
 
 from api.server import TimedHttpToolsProtocol, uvicorn_config
+from tests.support import trickle
 
 SLACK = 2.0  # a loaded test machine may be late; never early
 Make = Callable[..., int]
@@ -220,13 +221,7 @@ def test_trickled_headers_do_not_move_the_deadline(serve: Make) -> None:
     with _connect(port) as sock:
         started = time.monotonic()
         sock.sendall(b"GET /x HTTP/1.1\r\n")
-        closed = False
-        while not closed and time.monotonic() - started < 0.6 + SLACK:
-            try:
-                sock.sendall(b"X: y\r\n")  # a header line every 0.1 s
-            except (BrokenPipeError, ConnectionResetError):
-                break
-            closed = not _still_open(sock, 0.1)
+        assert trickle(sock, b"X: y\r\n", within=0.6 + SLACK, every=0.1)  # a header line every 0.1 s
         assert time.monotonic() - started < 0.6 + SLACK
 
 
@@ -274,21 +269,9 @@ def test_a_trickled_body_does_not_move_the_deadline(serve: Make) -> None:
     with _connect(port) as sock:
         sock.sendall(_post(b"", length=1000))
         started = time.monotonic()
-        answer = b""
-        while time.monotonic() - started < 0.6 + SLACK:
-            try:
-                sock.sendall(b"x")
-            except (BrokenPipeError, ConnectionResetError):
-                break
-            sock.settimeout(0.1)
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                continue
-            answer += chunk
-            if not chunk:
-                break
+        assert trickle(sock, b"x", within=0.6 + SLACK, every=0.1)
         assert time.monotonic() - started < 0.6 + SLACK
+        answer = _until_closed(sock, SLACK)
     assert answer.startswith(b"HTTP/1.1 408 ")
 
 
@@ -301,21 +284,9 @@ def test_an_early_answer_does_not_keep_a_trickled_body_alive(serve: Make) -> Non
         sock.sendall(_post(b"", length=1000))
         started = time.monotonic()
         assert _response(sock).startswith(b"HTTP/1.1 429 ")
-        rest = b""
-        while time.monotonic() - started < 0.6 + SLACK:
-            try:
-                sock.sendall(b"x")
-            except (BrokenPipeError, ConnectionResetError):
-                break
-            if not _still_open(sock, 0.1):
-                sock.settimeout(0.1)
-                try:
-                    rest = sock.recv(65536)
-                except ConnectionResetError:
-                    rest = b""
-                break
+        assert trickle(sock, b"x", within=0.6 + SLACK, every=0.1)
         assert time.monotonic() - started < 0.6 + SLACK
-        assert rest == b""
+        assert _until_closed(sock, SLACK) == b""  # closed, with no second answer
 
 
 def test_a_slow_app_is_not_a_slow_client(serve: Make) -> None:

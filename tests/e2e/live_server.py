@@ -11,10 +11,11 @@ import uvicorn
 
 from api.app import create_app
 from api.server import uvicorn_config
+from devstack.cloud import LoopbackEndpoints
 from murmur.settings import Settings
 
 
-class LiveServer:
+class LiveServer(LoopbackEndpoints):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # the configuration `murmur serve` runs, on loopback
@@ -29,17 +30,6 @@ class LiveServer:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="murmur-e2e-server", daemon=True)
         self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/graphql"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
-
-    def base(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
 
     def start(self, timeout: float = 30.0) -> None:
         self._thread.start()

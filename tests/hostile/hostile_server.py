@@ -17,7 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from devstack.cloud import HOST, MURMUR, answers_ready, inherited_env, new_jwt_secret
+from devstack.cloud import HOST, MURMUR, LoopbackEndpoints, answers_ready, inherited_env, new_jwt_secret
 from tests.servers._process import ServerProcess, log_tail, spawn
 
 READY_SECONDS = 60.0
@@ -27,22 +27,11 @@ FAST_HASHING = {"MURMUR_AUTH__HASH_TIME_COST": "1", "MURMUR_AUTH__HASH_MEMORY_KI
 
 
 @dataclass
-class Served:
+class Served(LoopbackEndpoints):
     process: ServerProcess
     port: int
     data_dir: Path
     env: dict[str, str]
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}/graphql"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{HOST}:{self.port}/graphql"
-
-    def base(self, path: str) -> str:
-        return f"http://{HOST}:{self.port}{path}"
 
     def log(self, lines: int = 80) -> str:
         return log_tail(self.process.log_path, lines)

@@ -17,6 +17,7 @@ import pytest
 from hostile_server import Served
 
 from devstack.cloud import HOST
+from tests.support import trickle
 
 StartServer = Callable[..., Served]
 
@@ -128,19 +129,7 @@ def test_partial_headers_are_closed_within_the_header_timeout(start_server: Star
     trickling.sendall(b"POST /graphql HTTP/1.1\r\n")
     started = time.monotonic()
     # a header line every 0.2 s must not move the deadline: it counts from the first byte
-    while time.monotonic() - started < 1 + SLACK:
-        try:
-            trickling.sendall(b"X-Slow: 1\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            break
-        trickling.settimeout(0.2)
-        try:
-            if trickling.recv(1, socket.MSG_PEEK):
-                break
-        except TimeoutError:
-            continue
-        except ConnectionResetError:
-            break
+    trickle(trickling, b"X-Slow: 1\r\n", within=1 + SLACK, every=0.2)
     closes = _closed_after([silent, partial, trickling], 1 + SLACK, probe=_healthz_answers(served))
     assert [_status(data) for data, _ in closes] == [0, 408, 408]  # nothing sent: nothing said
     assert time.monotonic() - started < 1 + SLACK
@@ -152,19 +141,7 @@ def test_a_slow_body_gets_408_and_is_closed(start_server: StartServer) -> None:
     stalled.sendall(_slow_body())
     trickling.sendall(_slow_body(b""))
     started = time.monotonic()
-    while time.monotonic() - started < 1 + SLACK:  # a byte every 0.2 s: no more time
-        try:
-            trickling.sendall(b" ")
-        except (BrokenPipeError, ConnectionResetError):
-            break
-        trickling.settimeout(0.2)
-        try:
-            if trickling.recv(1, socket.MSG_PEEK):
-                break
-        except TimeoutError:
-            continue
-        except ConnectionResetError:
-            break
+    trickle(trickling, b" ", within=1 + SLACK, every=0.2)  # a byte every 0.2 s: no more time
     closes = _closed_after([stalled, trickling], 1 + SLACK, probe=_healthz_answers(served))
     assert [_status(data) for data, _ in closes] == [408, 408]
     assert time.monotonic() - started < 1 + SLACK

@@ -87,8 +87,12 @@ async def test_fill_scales_up_at_once_and_drain_scales_down_after_the_window(
             lambda: condition(cluster, "ScalingActive").get("status") == "False", timeout=5, what="asleep"
         )
         assert condition(cluster, "QueueReadable")["status"] == "True"
-        reasons = [e.get("reason") for e in cluster.objects(EVENTS)]
-        assert reasons.count("Scaled") >= 2, "an Event on every scale"
+        # the Event is posted after the scale itself: wait for it, as for the scale
+        await eventually(
+            lambda: [e.get("reason") for e in cluster.objects(EVENTS)].count("Scaled") >= 2,
+            timeout=5,
+            what="an Event on every scale",
+        )
 
 
 async def test_an_unreadable_queue_holds_the_replicas_and_says_why(

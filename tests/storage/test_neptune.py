@@ -212,7 +212,7 @@ async def test_the_factory_opens_it_when_settings_choose_neptune(
     backends = await open_backends(settings)
     try:
         assert isinstance(backends.graph, NeptuneFollowGraph)
-        assert (await backends.ping())["NeptuneFollowGraph"] is True
+        assert (await backends.ping())["graph"] is True
         fan, star = new_ids(2)
         assert await backends.graph.follow(follower=fan, followee=star)
     finally:
