@@ -17,6 +17,7 @@ budget in the error's extensions.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -155,19 +156,31 @@ class _Pricing:
         argument = definition.args.get(PAGE_ARGUMENT)
         if argument is None:
             return 1  # a single object, or a list whose length its connection's `first` priced
-        given: object = None
+        largest = self.model.budget.max_page_size
+        given: int | None = None
         for arg in node.arguments or ():
             if arg.name.value == PAGE_ARGUMENT:
                 value = arg.value
                 if isinstance(value, VariableNode):
-                    given = self.variables.get(value.name.value)
+                    if value.name.value in self.variables:
+                        # anything not a page number prices as the largest page: never less
+                        # than what the execution might make of it
+                        given = page_number(self.variables[value.name.value])
+                        given = largest if given is None else given
                 elif isinstance(value, IntValueNode):
                     given = int(value.value)
         if given is None:
             given = argument.default_value if isinstance(argument.default_value, int) else DEFAULT_PAGE_SIZE
-        if not isinstance(given, int) or isinstance(given, bool):
-            return DEFAULT_PAGE_SIZE  # not a page size: execution refuses the variable
-        return max(0, min(given, self.model.budget.max_page_size))
+        return max(0, min(given, largest))
+
+
+def page_number(value: object) -> int | None:
+    """The Int graphql-core makes of a variable's value (it takes 70.0 as 70), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value)
 
 
 # the introspection fields every query root has without declaring them

@@ -26,7 +26,7 @@ from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
-from api.cost import Budget, CostModel, cost_error
+from api.cost import Budget, CostModel, cost_error, page_number
 from api.document_limits import ShapeLimits, shape_errors
 from murmur.settings import ApiSettings
 
@@ -104,10 +104,9 @@ class DocumentCache:
         schema: GraphQLSchema,
         query: str,
         operation_name: str | None,
-        page_sizes: tuple[tuple[str, int], ...],
+        page_sizes: tuple[tuple[str, int | None], ...],
     ) -> int:
-        """The operation's cost; cached, since it depends only on these (variables other than
-        integers cannot change a page size)."""
+        """The operation's cost; cached, since it depends only on these (see _page_sizes)."""
         return self.cost_model(schema).cost(self.parse(query), operation_name, dict(page_sizes))
 
     def _parse(self, query: str) -> DocumentNode:
@@ -154,11 +153,16 @@ class CachedValidation(SchemaExtension):
         yield
 
 
-def _page_sizes(context: ExecutionContext) -> tuple[tuple[str, int], ...]:
-    variables = context.variables or {}
-    return tuple(
-        sorted((k, v) for k, v in variables.items() if isinstance(v, int) and not isinstance(v, bool))
-    )
+def _page_sizes(context: ExecutionContext) -> tuple[tuple[str, int | None], ...]:
+    """The variables that can change a page size, for pricing (and its cache key): numbers as
+    the Int graphql-core makes of them, anything else but null and text as None (priced as
+    the largest page). Text never coerces to Int, so it cannot change what runs."""
+    sizes = []
+    for name, value in (context.variables or {}).items():
+        if value is None or isinstance(value, str):
+            continue
+        sizes.append((name, page_number(value)))
+    return tuple(sorted(sizes, key=lambda pair: pair[0]))
 
 
 SUBSCRIPTIONS_NEED_A_WEBSOCKET = "Subscriptions run over a websocket at /graphql (graphql-transport-ws)."

@@ -59,7 +59,12 @@ def test_page_sizes_come_from_variables_defaults_and_the_limit() -> None:
     assert cost("{ timeline { edges { cursor } } }") == 10 + 20
     assert cost("{ timeline(first: 5000) { edges { cursor } } }") == 10 + 100
     assert cost("{ timeline(first: -5) { edges { cursor } } }") == 10
-    assert cost(query, n="many") == 1 + 3 + DEFAULT_PAGE_SIZE * 2
+    # graphql-core takes 7.0 as 7; anything else that is not a page number prices as the
+    # largest page, never as a default that execution would not use
+    assert cost(query, n=7.0) == 1 + 3 + 7 * 2
+    for odd in ("many", 7.5, True, float("inf"), [3]):
+        assert cost(query, n=odd) == 1 + 3 + 100 * 2, odd
+    assert cost(defaulted, n=70.0) == 1 + 3 + 70 * 2
 
 
 def test_graphiqls_introspection_fits_the_budget_and_nested_introspection_does_not() -> None:
@@ -139,11 +144,12 @@ async def test_variables_decide_the_cost_of_the_same_text(client: Client) -> Non
     """The estimate is cached by text and page sizes together: the same text with a larger
     page is priced again."""
     query = (
-        "query($n: Int) { viewer { followers(first: $n) { edges { node { "
+        "query($n: Int = 0) { viewer { followers(first: $n) { edges { node { "
         "followers(first: $n) { edges { node { followers(first: $n) { edges { node { id } } } } } } } } } } }"
     )
     token, _ = await client.register("pricey")
     assert (await client.execute(query, token, n=5)).errors is None
-    refused = await client.execute(query, token, n=100)
-    assert refused.errors is not None and refused.errors[0].extensions["code"] == COST_LIMIT_EXCEEDED  # type: ignore[index]
+    for large in (100, 100.0):  # a float is an Int to graphql-core: priced as one
+        refused = await client.execute(query, token, n=large)
+        assert refused.errors is not None and refused.errors[0].extensions["code"] == COST_LIMIT_EXCEEDED  # type: ignore[index]
     assert (await client.execute(query, token, n=5)).errors is None

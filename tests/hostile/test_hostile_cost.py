@@ -58,3 +58,18 @@ async def test_answers_are_capped_in_size_over_http_and_websockets(start_server:
         over_socket = await ws.run(page, id=user_id)
     assert over_socket["data"] is None
     assert over_socket["errors"][0]["extensions"]["code"] == "RESPONSE_TOO_LARGE"
+
+
+async def test_a_float_page_size_is_priced_as_the_int_it_becomes(server: Served) -> None:
+    """Review finding: `{"n": 70.0}` was priced at the variable's default (0) while graphql-core
+    ran it as 70: 343,000 users resolved for a cost of 6."""
+    query = (
+        'query($n: Int = 0) { user(username: "demo") { followers(first: $n) { edges { node { '
+        "followers(first: $n) { edges { node { followers(first: $n) { edges { node { id } } } } } } } } } } }"
+    )
+    answer = server.post(query, n=70.0).json()
+    assert answer["errors"][0]["extensions"]["code"] == "COST_LIMIT_EXCEEDED", answer
+    async with socket(server.ws_url) as ws:
+        refused = await ws.run(query, n=70.0)
+    # refused before it runs: an `error` message, as graphql-transport-ws says
+    assert refused["refused"][0]["extensions"]["code"] == "COST_LIMIT_EXCEEDED", refused
