@@ -1,4 +1,5 @@
-"""Refuse request bodies over a size limit with 413, before the app reads them whole.
+"""Refuse request bodies over a size limit with 413, before the app reads them whole; a client
+that leaves before its body is in ends its request quietly.
 
 Pure ASGI (not BaseHTTPMiddleware, which costs every request a task and a copy).
 """
@@ -6,6 +7,7 @@ Pure ASGI (not BaseHTTPMiddleware, which costs every request a task and a copy).
 from __future__ import annotations
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -51,6 +53,10 @@ class BodySizeLimit:
             if started:
                 raise
             await self._refuse(send)
+        except ClientDisconnect:
+            # the client is gone before its body was in (or the body timeout cut it off: the
+            # protocol answered 408): nothing to answer, nothing to log
+            return
 
     async def _refuse(self, send: Send) -> None:
         body = orjson.dumps({"errors": [{"message": f"Request body over {self.max_bytes} bytes."}]})

@@ -112,12 +112,15 @@ def budget_key(scope: Scope) -> str:
     """Whose rate-limit budget a request spends: its client's IPv4 address, or its IPv6 /64
     (one subscriber's network, where a client may take any of 2^64 addresses)."""
     client = scope.get("client")
-    if not client:
-        return "unknown"
+    return address_key(str(client[0])) if client else "unknown"
+
+
+def address_key(host: str) -> str:
+    """An address as a budget counts it: IPv4 as itself, IPv6 by its /64."""
     try:
-        address = ipaddress.ip_address(client[0])
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return str(client[0])
+        return host
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)

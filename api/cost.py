@@ -12,7 +12,8 @@ Each fragment is priced once and reused at its spreads, so pricing is linear in 
 document's size.
 
 An operation over the budget is refused with code COST_LIMIT_EXCEEDED, its cost and the
-budget in the error's extensions.
+budget in the error's extensions. A subscription has a budget of its own, much smaller: its
+selection is resolved again for every event it delivers.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
 class Budget:
     max_cost: int
     max_page_size: int
+    # a subscription's selection runs again for every event
+    max_subscription_cost: int = 50
+
+    def for_operation(self, subscription: bool) -> int:
+        return self.max_subscription_cost if subscription else self.max_cost
 
 
 def cost_error(cost: int, budget: int) -> GraphQLError:

@@ -7,6 +7,7 @@ operations small; this is the backstop for what it cannot see (long texts in man
 
 from __future__ import annotations
 
+from collections import Counter
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+OPERATIONS_PER_SOCKET = 20
 JSON = "application/json"
 # what process_result decided for this request, read back by create_response
 _ANSWER: ContextVar[tuple[str, int]] = ContextVar("graphql_answer", default=(JSON, 200))
@@ -67,6 +69,8 @@ class GraphQLView(GraphQL[Context, None]):
             # the legacy graphql-ws protocol is refused: one protocol to secure and test
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=api.ws_init_timeout_seconds),
+            # operations in flight on one socket (subscriptions run on every event)
+            max_subscriptions_per_connection=OPERATIONS_PER_SOCKET,
         )
         self.platform: Platform | None = None  # set by the app's lifespan
         self.limits = limits
@@ -75,7 +79,15 @@ class GraphQLView(GraphQL[Context, None]):
         self.graphql_transport_ws_handler_class = type(
             "ViewTransportWSHandler",
             (MurmurTransportWSHandler,),
-            {"limits": limits, "anonymous_idle_seconds": api.ws_anonymous_idle_seconds},
+            {
+                "limits": limits,
+                "anonymous_seconds": api.ws_anonymous_seconds,
+                "recheck_seconds": api.ws_token_recheck_seconds,
+                "per_user": api.ws_per_user,
+                "per_client": api.ws_per_client,
+                "open_by_user": Counter(),
+                "open_by_client": Counter(),
+            },
         )
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:

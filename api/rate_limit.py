@@ -71,6 +71,7 @@ class RateLimits:
         self._per_ip: RateLimitItem = parse(rates.per_ip)
         self._login_per_ip: RateLimitItem = parse(rates.login_per_ip)
         self._register_per_ip: RateLimitItem = parse(rates.register_per_ip)
+        self._new_query_bytes: RateLimitItem = parse(rates.new_query_bytes_per_ip)
         self._free_failures = rates.login_failures_before_backoff
         self._max_backoff = rates.login_backoff_max_seconds
         self._storage = _storage(settings)
@@ -113,13 +114,17 @@ class RateLimits:
         except StorageError as exc:
             log.warning("login backoff unavailable: %s", exc)
 
+    async def new_query(self, *, address: str, size: int) -> Verdict:
+        """Spend `size` bytes of the address's budget for documents not validated before."""
+        return await self._hit([(self._new_query_bytes, "new-query", address)], cost=max(1, size))
+
     async def register_attempt(self, *, address: str) -> Verdict:
         return await self._hit([(self._register_per_ip, "register-ip", address)])
 
-    async def _hit(self, budgets: list[tuple[RateLimitItem, str, str]]) -> Verdict:
+    async def _hit(self, budgets: list[tuple[RateLimitItem, str, str]], *, cost: int = 1) -> Verdict:
         try:
             for item, kind, who in budgets:
-                if not await self._limiter.hit(item, kind, who):
+                if not await self._limiter.hit(item, kind, who, cost=cost):
                     stats = await self._limiter.get_window_stats(item, kind, who)
                     return Verdict(_seconds_until(stats.reset_time))
         except StorageError as exc:

@@ -15,11 +15,18 @@ seconds held a connection for ever. TimedHttpToolsProtocol adds, per connection:
   keeps the connection and discards the rest of the body as it comes, and any byte stops
   its keep-alive timer until the next answer, so a client trickling the body in held the
   connection for ever; and once the body is in, the keep-alive timer starts again here.
-- admission: a connection opened while max_connections are already open is answered 503
-  (and closed) on its first request, or its websocket handshake; the connections already
-  open keep being served. uvicorn's own limit_concurrency check answers 503 to every
-  request on every connection while the count is at the limit, so a flood of idle
-  connections took the API down for everyone; here it is decided once, per connection.
+- admission: a connection opened while max_connections are already open, or while its
+  client (an IPv4 address, an IPv6 /64) already holds max_connections_per_client, is
+  answered 503 and closed at once; the connections already open keep being served.
+  uvicorn's own limit_concurrency check answers 503 to every request on every connection
+  while the count is at the limit, so a flood of idle connections took the API down for
+  everyone; here it is decided once, per connection, and one client cannot take every slot.
+  The per-client cap counts socket peers, so it applies only when clients reach the API
+  directly (trusted_proxies 0): behind a proxy, the proxy holds the client's connection
+  and reaches the API with complete requests. A websocket leaves this count once upgraded
+  (api/websocket.py caps sockets per account and per client address).
+- the answers written here (408, 503) carry the headers the app's answers do:
+  nosniff, no-store, and HSTS when TLS ends in front (api/security_headers.py).
 
 One timer per connection, moved lazily: starting a phase only records a deadline (loop
 time) and arms a timer if none is pending earlier; when the timer fires it re-arms itself
@@ -31,14 +38,24 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import Counter
 from typing import Any, ClassVar
 
 import uvicorn
+from prometheus_client import Counter as Metric
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from murmur.settings import ApiSettings, Settings
+from api.client_address import address_key
+from api.security_headers import HSTS, NO_STORE, NOSNIFF
+from murmur.settings import Settings
+
+CONNECTIONS_REFUSED = Metric(
+    "murmur_connections_refused_total",
+    "Connections answered 503 and closed as they opened: over max_connections, or over the client's share",
+    ["reason"],
+)
 
 # what the connection is waiting for, and so which deadline applies
 _IDLE = 0  # nothing: between requests (keep-alive governs), or the app is answering
@@ -54,6 +71,9 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
 
     header_timeout: ClassVar[float] = 10.0
     body_timeout: ClassVar[float] = 10.0
+    per_client: ClassVar[int | None] = None  # None: not capped (behind trusted proxies)
+    extra_headers: ClassVar[tuple[tuple[bytes, bytes], ...]] = (NOSNIFF, NO_STORE)
+    open_by_client: ClassVar[Counter[str]] = Counter()
 
     def __init__(
         self,
@@ -68,20 +88,43 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._client_key: str | None = None  # counted in open_by_client while set
 
     # connection
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         # uvicorn answers 503 while len(connections) >= limit_concurrency: None never, for a
-        # connection admitted when it opened; 0 always, for one past the limit
+        # connection admitted when it opened (the refused ones are closed right here)
+        self.limit_concurrency = None
         limit = self._max_connections
-        self.limit_concurrency = None if limit is None or len(self.connections) <= limit else 0
+        if limit is not None and len(self.connections) > limit:
+            self._refuse("max_connections")
+            return
+        if self.per_client is not None and self.client is not None:
+            key = address_key(self.client[0])
+            if self.open_by_client[key] >= self.per_client:
+                self._refuse("per_client")
+                return
+            self.open_by_client[key] += 1
+            self._client_key = key
         self._expect(_OPENED, self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop()
+        self._release_client()
         super().connection_lost(exc)
+
+    def _refuse(self, reason: str) -> None:
+        CONNECTIONS_REFUSED.labels(reason).inc()
+        self._answer_and_close(503, "Service Unavailable")
+
+    def _release_client(self) -> None:
+        if self._client_key is not None:
+            self.open_by_client[self._client_key] -= 1
+            if self.open_by_client[self._client_key] <= 0:
+                del self.open_by_client[self._client_key]
+            self._client_key = None
 
     def data_received(self, data: bytes) -> None:
         if self._phase == _IDLE:  # these bytes begin a request (or are stray CRLFs: no matter)
@@ -92,10 +135,8 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         self._stop()  # the websocket protocol owns the transport from here: no timer of ours
+        self._release_client()  # nor a place in this count (connection_lost will not come here)
         self._unset_keepalive_if_required()
-        if self.limit_concurrency == 0:
-            self._answer_and_close(503, "Service Unavailable")
-            return
         super().handle_websocket_upgrade()
 
     # parser callbacks
@@ -176,7 +217,7 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
     def _answer_and_close(self, status: int, message: str) -> None:
         body = message.encode("ascii")
         content = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
+        for name, value in (*self.server_state.default_headers, *self.extra_headers):
             content.extend([name, b": ", value, b"\r\n"])
         content.extend(
             [
@@ -191,12 +232,17 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def timed_protocol(api: ApiSettings) -> type[TimedHttpToolsProtocol]:
+def timed_protocol(settings: Settings) -> type[TimedHttpToolsProtocol]:
     """The protocol class with these settings' limits (uvicorn instantiates it per connection)."""
+    api = settings.api
+    direct = settings.rate_limit.trusted_proxies == 0
 
     class Configured(TimedHttpToolsProtocol):
         header_timeout = api.header_timeout_seconds
         body_timeout = api.body_timeout_seconds
+        per_client = api.max_connections_per_client if direct else None
+        extra_headers = (NOSNIFF, NO_STORE, *((HSTS,) if api.behind_tls else ()))
+        open_by_client: ClassVar[Counter[str]] = Counter()  # this server's connections
 
     Configured.__name__ = Configured.__qualname__ = "TimedHttpToolsProtocol"
     return Configured
@@ -209,7 +255,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **overrides: Any) -> uvicor
         "host": api.host,
         "port": api.port,
         "loop": "uvloop",
-        "http": timed_protocol(api),
+        "http": timed_protocol(settings),
         "ws": "websockets-sansio",
         # the HTTP body limit does not cover websocket frames
         "ws_max_size": api.max_body_bytes,

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator
 from functools import lru_cache
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse, specified_rules
@@ -26,8 +27,10 @@ from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from api.context import Context
 from api.cost import Budget, CostModel, cost_error, page_number
 from api.document_limits import ShapeLimits, shape_errors
+from api.rate_limit import rate_limited_error
 from murmur.settings import ApiSettings
 
 # graphql-core's hint after a misspelt field, argument or type name
@@ -72,8 +75,9 @@ class DocumentCache:
         self.budget = budget
         self.suggestions = suggestions
         self.parse = lru_cache(maxsize=CACHE_SIZE)(self._parse)
-        self.validate = lru_cache(maxsize=CACHE_SIZE)(self._validate)
         self.price = lru_cache(maxsize=CACHE_SIZE)(self._price)
+        # verdicts by (schema, query text), least recently used first: `known` asks for one
+        self._verdicts: OrderedDict[tuple[int, str], tuple[GraphQLError, ...]] = OrderedDict()
         self._costs: dict[int, CostModel] = {}  # by id of the graphql-core schema
 
     @classmethod
@@ -87,7 +91,11 @@ class DocumentCache:
         rules: tuple[type[ASTValidationRule], ...] = (
             () if introspection else (NoSchemaIntrospectionCustomRule,)
         )
-        budget = Budget(max_cost=api.max_cost, max_page_size=api.max_page_size)
+        budget = Budget(
+            max_cost=api.max_cost,
+            max_page_size=api.max_page_size,
+            max_subscription_cost=api.max_subscription_cost,
+        )
         # with introspection off the schema is not public: "Did you mean 'viewer'?" would leak it
         return cls(
             shape=shape, rules=rules, max_tokens=api.max_tokens, budget=budget, suggestions=introspection
@@ -111,6 +119,27 @@ class DocumentCache:
 
     def _parse(self, query: str) -> DocumentNode:
         return parse(query, max_tokens=self.max_tokens)
+
+    def known(self, schema: GraphQLSchema, query: str) -> bool:
+        """Whether this text's verdict is cached: validating it again costs nothing."""
+        return (id(schema), query) in self._verdicts
+
+    def validate(self, schema: GraphQLSchema, query: str) -> tuple[GraphQLError, ...]:
+        key = (id(schema), query)
+        found = self._verdicts.get(key)
+        if found is None:
+            found = self._verdicts[key] = self._validate(schema, query)
+            if len(self._verdicts) > CACHE_SIZE:
+                self._verdicts.popitem(last=False)
+        else:
+            self._verdicts.move_to_end(key)
+        return found
+
+    def clear(self) -> None:
+        """Forget every document, verdict and price (benchmarks time them cold)."""
+        self.parse.cache_clear()
+        self.price.cache_clear()
+        self._verdicts.clear()
 
     def _validate(self, schema: GraphQLSchema, query: str) -> tuple[GraphQLError, ...]:
         document = self.parse(query)
@@ -138,19 +167,47 @@ class CachedValidation(SchemaExtension):
                 context.graphql_document = self._cache.parse(context.query)
         yield
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
         if context.query and context.graphql_document is not None:
             # a non-None list tells Strawberry validation has run
-            schema = context.schema._schema
-            context.pre_execution_errors = list(self._cache.validate(schema, context.query))
-            if not context.pre_execution_errors and _subscription_over_http(context):
-                context.pre_execution_errors = [GraphQLError(SUBSCRIPTIONS_NEED_A_WEBSOCKET)]
-            if not context.pre_execution_errors:
-                cost = self._cache.price(schema, context.query, context.operation_name, _page_sizes(context))
-                if cost > self._cache.budget.max_cost:
-                    context.pre_execution_errors = [cost_error(cost, self._cache.budget.max_cost)]
+            context.pre_execution_errors = await self._pre_execution_errors(context, context.query)
         yield
+
+    async def _pre_execution_errors(self, context: ExecutionContext, query: str) -> list[GraphQLError]:
+        schema = context.schema._schema
+        if not self._cache.known(schema, query):
+            refused = await _new_query_refused(context.context, query)
+            if refused is not None:
+                return [refused]
+        errors = list(self._cache.validate(schema, query))
+        if not errors and _subscription_over_http(context):
+            errors = [GraphQLError(SUBSCRIPTIONS_NEED_A_WEBSOCKET)]
+        if not errors:
+            cost = self._cache.price(schema, query, context.operation_name, _page_sizes(context))
+            budget = self._cache.budget.for_operation(context.operation_type is OperationType.SUBSCRIPTION)
+            if cost > budget:
+                errors = [cost_error(cost, budget)]
+        return errors
+
+
+async def _new_query_refused(context: object, query: str) -> GraphQLError | None:
+    """A document not validated before costs up to tens of ms: its client spends bytes of a
+    budget of its own (MURMUR_RATE_LIMIT__NEW_QUERY_BYTES_PER_IP); over it, refused unvalidated."""
+    limits = getattr(context, "limits", None)
+    if limits is None or not isinstance(context, Context):
+        return None
+    verdict = await limits.new_query(address=context.client_address, size=len(query.encode()))
+    if verdict.allowed:
+        return None
+    if context.response is not None:
+        context.response.headers["retry-after"] = str(verdict.retry_after_seconds)
+    error = rate_limited_error(verdict.retry_after_seconds)
+    return GraphQLError(
+        "Too many new documents: try again in "
+        f"{verdict.retry_after_seconds} s, or send the ones already sent again (they cost nothing).",
+        extensions=error["extensions"],
+    )
 
 
 def _page_sizes(context: ExecutionContext) -> tuple[tuple[str, int | None], ...]:

@@ -155,6 +155,7 @@ def cloud_env(servers: CloudServers, *, jwt_secret: str, names: StoreNames | Non
         # and register budgets per address would count a whole test session as one client
         "MURMUR_RATE_LIMIT__LOGIN_PER_IP": "100000/minute",
         "MURMUR_RATE_LIMIT__REGISTER_PER_IP": "100000/hour",
+        "MURMUR_RATE_LIMIT__NEW_QUERY_BYTES_PER_IP": "100000000/minute",
     }
 
 

@@ -68,12 +68,23 @@ class ApiSettings(BaseModel):
     # an idle keep-alive connection is closed after this; behind an ALB make it longer than
     # the ALB's idle timeout (60 s by default), or the ALB may reuse a closing connection
     keep_alive_seconds: float = Field(default=5.0, gt=0)
-    # connections and requests served at once; past it new ones get 503
+    # connections open at once; past it new ones get 503 and are closed
     max_connections: int = Field(default=2000, ge=1)
+    # connections open at once from one client address (an IPv6 /64), when clients reach the
+    # API directly (trusted_proxies 0; behind a proxy the proxy holds the client's connection)
+    max_connections_per_client: int = Field(default=64, ge=1)
+    # websockets open at once per account, and per client address (behind proxies too)
+    ws_per_user: int = Field(default=10, ge=1)
+    ws_per_client: int = Field(default=100, ge=1)
     # a websocket must send connection_init within this; one without a valid token is
-    # closed after this long without an operation
+    # closed this long after it (once nothing it asked for is running)
     ws_init_timeout_seconds: float = Field(default=5.0, gt=0)
-    ws_anonymous_idle_seconds: float = Field(default=5.0, gt=0)
+    ws_anonymous_seconds: float = Field(default=5.0, gt=0)
+    # an idle logged-in socket looks at its token again this often (a revocation with no
+    # event or operation to find it)
+    ws_token_recheck_seconds: float = Field(default=30.0, gt=0)
+    # a subscription's selection is resolved again for every event: its own, smaller budget
+    max_subscription_cost: int = Field(default=50, ge=1)
     # TLS terminates in front of the API (an ALB with HTTPS): answers carry HSTS
     behind_tls: bool = False
     # /metrics on a port of its own, not the public API port (None: on the API port in
@@ -104,13 +115,16 @@ class RateLimitSettings(BaseModel):
     # up to the maximum); a successful login starts the count again
     login_failures_before_backoff: int = Field(default=5, ge=1)
     login_backoff_max_seconds: int = Field(default=900, ge=1)
+    # bytes of query text not seen before (not in the parse and validation cache) per client
+    # address: validating a new document costs up to tens of ms, a known one nothing
+    new_query_bytes_per_ip: str = "200000/minute"
     # proxies in front of the API that append to X-Forwarded-For (1 behind an ALB): the
     # client is the entry that many places from the right; 0 ignores the header
     trusted_proxies: int = Field(default=0, ge=0, le=10)
     # deprecated: true means trusted_proxies = 1
     trust_forwarded_for: bool = False
 
-    @field_validator("per_user", "per_ip", "login_per_ip", "register_per_ip")
+    @field_validator("per_user", "per_ip", "login_per_ip", "register_per_ip", "new_query_bytes_per_ip")
     @classmethod
     def _a_rate(cls, rate: str) -> str:
         try:

@@ -22,7 +22,11 @@ def e2e_settings(data_dir: Path, **overrides: Any) -> Settings:
         # short long-polls: fan-out reacts quickly and shutdown is fast
         "workers": {"in_process": 2, "wait_seconds": 0.05},
         # every test registers its own accounts, all from 127.0.0.1
-        "rate_limit": {"login_per_ip": "100000/minute", "register_per_ip": "100000/hour"},
+        "rate_limit": {
+            "login_per_ip": "100000/minute",
+            "register_per_ip": "100000/hour",
+            "new_query_bytes_per_ip": "100000000/minute",
+        },
         **overrides,
     }
     return Settings(**values)

@@ -31,11 +31,12 @@ def start_server(tmp_path: Path) -> Iterator[ServerFactory]:
         server.stop()
 
 
-# The shared servers' tests register accounts of their own, all from 127.0.0.1: the budgets
-# per address are the subject of tests/hostile/test_hostile_rate_limits.py, not of theirs.
+# The shared servers' tests register accounts of their own and send many new documents, all
+# from 127.0.0.1: the budgets per address are the subject of test_hostile_rate_limits.py.
 MANY_ACCOUNTS: dict[str, str | None] = {
     "MURMUR_RATE_LIMIT__LOGIN_PER_IP": "100000/minute",
     "MURMUR_RATE_LIMIT__REGISTER_PER_IP": "100000/hour",
+    "MURMUR_RATE_LIMIT__NEW_QUERY_BYTES_PER_IP": "100000000/minute",
 }
 
 

@@ -145,6 +145,13 @@ class Socket:
             if message["type"] == "error":
                 return {"refused": message["payload"]}
 
+    async def run_or_closed(self, query: str, **variables: Any) -> dict[str, Any] | None:
+        """`run`, or None when the server closes the socket instead of answering."""
+        try:
+            return await self.run(query, **variables)
+        except ConnectionClosed:
+            return None
+
     async def closed(self, within: float) -> tuple[int | None, str | None]:
         """Wait for the server to close the socket; its close code and reason."""
         try:

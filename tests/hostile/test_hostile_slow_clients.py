@@ -250,3 +250,64 @@ def test_behind_one_proxy_the_client_is_the_address_it_appended(
         other = _statuses(client, served, ["198.51.100.1, 203.0.113.10"])
     assert spoofing == [200, 200, 200, 429, 429, 429]
     assert other == [200]
+
+
+# --- the outside review: one client holding every slot; what the raw answers carry ---------
+
+
+def test_one_client_cannot_hold_every_connection(start_server: StartServer) -> None:
+    """Review: 2,005 silent connections from one address took every slot, and other clients
+    got 503 for as long as the attacker reconnected. Now a client's connections past its
+    share are answered 503 and closed as they open, and another client is served."""
+    served = start_server({"MURMUR_API__MAX_CONNECTIONS_PER_CLIENT": "5", "MURMUR_API__BEHIND_TLS": "true"})
+    held = [_connect(served) for _ in range(5)]  # silent: each keeps its place a while
+    try:
+        refused = [_connect(served) for _ in range(3)]
+        closes = _closed_after(refused, SLACK)  # nothing sent: refused before a word is read
+        assert [_status(data) for data, _ in closes] == [503] * 3
+        head = closes[0][0].lower()
+        for header in (
+            b"x-content-type-options: nosniff",
+            b"cache-control: no-store",
+            b"strict-transport-security",
+        ):
+            assert header in head, head
+        other = httpx.HTTPTransport(local_address="127.0.0.2")
+        with httpx.Client(transport=other, timeout=10) as client:
+            assert client.get(served.base("/healthz")).status_code == 200
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_behind_a_proxy_connections_are_not_counted_per_peer(start_server: StartServer) -> None:
+    """Behind an ALB every connection comes from the ALB's few addresses: a cap per peer would
+    refuse everyone, so it is off (the ALB holds the clients' own connections)."""
+    served = start_server(
+        {"MURMUR_API__MAX_CONNECTIONS_PER_CLIENT": "2", "MURMUR_RATE_LIMIT__TRUSTED_PROXIES": "1"}
+    )
+    socks = [_connect(served) for _ in range(4)]
+    try:
+        for sock in socks:
+            sock.sendall(_request())
+            assert _status(_response(sock)) == 200
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_a_timed_out_body_leaves_no_traceback_and_carries_the_headers(start_server: StartServer) -> None:
+    """Review: each stalled body logged a 60-line ClientDisconnect traceback (a log flood
+    for anyone), and the 408 carried none of the security headers."""
+    served = start_server(
+        {"MURMUR_API__BODY_TIMEOUT_SECONDS": "1", "MURMUR_API__BEHIND_TLS": "true"}, production=True
+    )
+    socks = [_connect(served) for _ in range(3)]
+    for sock in socks:
+        sock.sendall(_slow_body())
+    closes = _closed_after(socks, 1 + SLACK)
+    assert [_status(data) for data, _ in closes] == [408] * 3
+    assert b"strict-transport-security" in closes[0][0].lower()
+    httpx.get(served.base("/healthz"), timeout=5)  # the log is written before this answers
+    log = served.log(lines=400)
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log

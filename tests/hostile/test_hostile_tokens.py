@@ -74,7 +74,7 @@ def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     served = serve(
         tmp_path_factory.mktemp("impatient"),
         port=free_port(),
-        env={"MURMUR_API__WS_INIT_TIMEOUT_SECONDS": "1", "MURMUR_API__WS_ANONYMOUS_IDLE_SECONDS": "1"},
+        env={"MURMUR_API__WS_INIT_TIMEOUT_SECONDS": "1", "MURMUR_API__WS_ANONYMOUS_SECONDS": "1"},
     )
     yield served
     served.stop()
@@ -93,11 +93,20 @@ async def test_sockets_that_do_not_log_in_are_closed(impatient: Served) -> None:
         assert (await logged_in.run("{ viewer { username } }"))["data"] == {"viewer": {"username": "patient"}}
 
 
-async def test_an_anonymous_socket_may_run_queries_while_busy(impatient: Served) -> None:
+async def test_an_anonymous_socket_closes_even_while_busy(impatient: Served) -> None:
+    """Review: an anonymous socket that asked something every 4.5 s was never idle, so never
+    closed. Its time now runs from connection_init, busy or not."""
+    started = time.monotonic()
     async with socket(impatient.ws_url) as anonymous:
-        for _ in range(3):  # each answer comes well within the idle second
-            assert (await anonymous.run("{ __typename }"))["data"] == {"__typename": "Query"}
-        assert (await anonymous.closed(within=5))[0] == 4401
+        answers = 0
+        while time.monotonic() - started < 10:
+            reply = await anonymous.run_or_closed("{ __typename }")
+            if reply is None:
+                break
+            answers += 1
+        code, reason = await anonymous.closed(within=1)
+    assert code == 4401 and reason is not None and "log in" in reason
+    assert answers >= 1 and time.monotonic() - started < 5
 
 
 async def _close_of(served: Served, *, init: bool) -> tuple[int | None, float]:
@@ -105,3 +114,62 @@ async def _close_of(served: Served, *, init: bool) -> tuple[int | None, float]:
     async with socket(served.ws_url, init=init) as ws:
         code, _ = await ws.closed(within=10)
     return code, time.monotonic() - started
+
+
+async def test_sockets_per_account_and_per_address_are_capped(start_server: ServerFactory) -> None:
+    """Review: one account held 2,000 idle sockets, every connection slot; a socket's
+    subscriptions also run on every event. Per account and per address, sockets past the
+    cap are closed with 4429."""
+    served = start_server({"MURMUR_API__WS_PER_USER": "2", "MURMUR_API__WS_PER_CLIENT": "3"})
+    token, _ = served.register("hoarder")
+    async with socket(served.ws_url, token=token), socket(served.ws_url, token=token):
+        async with socket(served.ws_url, token=token, init=False) as third:
+            await third.send({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+            code, reason = await third.closed(within=10)
+        assert (code, reason) == (4429, "Too many sockets for this account.")
+        async with socket(served.ws_url), socket(served.ws_url, init=False) as fifth:
+            code, reason = await fifth.closed(within=10)  # three open from this address already
+        assert (code, reason) == (4429, "Too many sockets from this address.")
+    # closed sockets give their places back
+    async with socket(served.ws_url, token=token) as again:
+        assert (await again.run("{ viewer { username } }"))["data"] == {"viewer": {"username": "hoarder"}}
+
+
+async def test_an_idle_socket_learns_of_a_revocation(start_server: ServerFactory) -> None:
+    """Review: logOutEverywhere left idle sockets open until their next operation or event.
+    An idle socket now looks at its token every `ws_token_recheck_seconds`; closing it
+    leaves no traceback in the log."""
+    served = start_server({"MURMUR_API__WS_TOKEN_RECHECK_SECONDS": "1"})
+    token, _ = served.register("sleeper")
+    async with socket(served.ws_url, token=token) as idle:
+        await idle.subscribe(EVENTS)
+        assert (
+            served.post(LOG_OUT, token=token).json()["data"]["logOutEverywhere"]["__typename"]
+            == "AuthPayload"
+        )
+        code, reason = await idle.closed(within=10)
+    assert code == 4401 and reason is not None and "revoked" in reason
+    served.post("{ __typename }")  # the log is written before this answers
+    assert "Traceback" not in served.log(lines=400)
+
+
+async def test_a_subscription_has_a_budget_of_its_own(server: Served) -> None:
+    """Review: 100 subscriptions each priced 9,715 (within the query budget) were resolved
+    again on every event: 51.6 MB and 70 s of CPU for three posts. A subscription's
+    selection now gets its own, smaller budget (50)."""
+    token, _ = server.register("amplifier")
+    heavy = "subscription { timelineEvents { post { author { followers(first: 30) { edges { node { id } } } } } } }"
+    async with socket(server.ws_url, token=token) as ws:
+        refused = await ws.run(heavy)
+        assert refused["refused"][0]["extensions"] == {
+            "code": "COST_LIMIT_EXCEEDED",
+            "cost": 48,
+            "budget": 50,
+        } or (
+            refused["refused"][0]["extensions"]["code"] == "COST_LIMIT_EXCEEDED"
+            and refused["refused"][0]["extensions"]["budget"] == 50
+        ), refused
+        light = await ws.subscribe(
+            "subscription { timelineEvents { kind post { body author { username } } } }"
+        )
+        assert light  # accepted: nothing comes back until an event
