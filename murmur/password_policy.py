@@ -3,8 +3,8 @@ and context-specific values; no composition rules).
 
 A password is refused when it is outside the length limits, draws nothing (all spaces or
 invisible characters), is one of the 20,000 passwords seen most often in breaches (compared
-case-insensitively; see murmur/wordlists/PROVENANCE.md), or is the username with a few
-characters added: the username is public, so what is left once every copy of it is taken out
+case-insensitively; see murmur/wordlists/PROVENANCE.md), or is the username (or the
+username backwards) with a few characters added: the username is public, so what is left once every copy of it is taken out
 must on its own be long enough and not common. Login never applies this policy, so accounts
 made before it keep working.
 """
@@ -37,9 +37,12 @@ def check_new_password(password: str, *, username: str, limits: Limits) -> None:
     if _is_common(password):
         raise _refused("This password is too common: it is among the first that attackers try.")
     lowered, name = password.casefold(), username.casefold()
-    rest = lowered.replace(name, "")
-    if rest != lowered and (len(rest.strip()) < limits.password_min or _is_common(rest)):
-        raise _refused("A password must not be your username, or your username with a few characters added.")
+    for spelled in (name, name[::-1]):  # forwards or backwards
+        rest = lowered.replace(spelled, "")
+        if rest != lowered and (len(rest.strip()) < limits.password_min or _is_common(rest)):
+            raise _refused(
+                "A password must not be your username (or it backwards), or it with a few characters added."
+            )
 
 
 def _is_common(password: str) -> bool:

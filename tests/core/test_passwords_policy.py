@@ -54,6 +54,10 @@ def problem(password: str, username: str = "newbie") -> str | None:
         ("1906grace_hopper", "grace_hopper", "username"),
         ("bobbobbobbob", "bob", "username"),
         ("grace_hopperpassword", "grace_hopper", "username"),  # the username plus a common password
+        ("\u2065" * 8, "newbie", "visible"),  # reserved as ignorable: draws nothing (review)
+        ("\ufff0" * 8, "newbie", "visible"),
+        ("reppoh_ecarg", "grace_hopper", "username"),  # backwards (review)
+        ("reppoh_ecarg42", "grace_hopper", "username"),
         ("short", "newbie", "8-128"),
         ("x" * 129, "newbie", "8-128"),
     ],

@@ -101,13 +101,69 @@ def test_length_is_counted_after_normalisation() -> None:
 
 
 @pytest.mark.parametrize("field", FIELDS, ids=lambda f: f.name)
-@pytest.mark.parametrize("value", ["\u3164", "\u115f\u1160", "\uffa0 \uffa0", "\u2800\u2800", "\u0301"])
+@pytest.mark.parametrize("value", ["\u2800\u2800", "\u0301"])
 def test_something_visible_is_required(value: str, field: TextField) -> None:
     assert "visible character" in refused(value, field)
 
 
-def test_a_blank_looking_letter_is_allowed_beside_visible_text() -> None:
-    assert clean_text("\u3164Ada", NAME) == "\u3164Ada"
+def test_a_blank_looking_symbol_is_allowed_beside_visible_text() -> None:
+    assert clean_text("\u2800Ada", NAME) == "\u2800Ada"
+
+
+@pytest.mark.parametrize("field", FIELDS, ids=lambda f: f.name)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\u3164",  # Hangul filler: a letter that draws nothing
+        "Ada\u115f\u1160",
+        "\uffa0 Ada",
+        "\u2065",  # reserved as ignorable, not assigned yet
+        "\ufff0",
+        "\U000e0080" * 10,
+        "hi" + "".join(chr(0xE01F0 + ord(c)) for c in "secret"),  # hidden ASCII past the tags
+        "A" + "\u034f" * 40,  # combining grapheme joiner
+        "ok\u17b4\u17b5",  # Khmer vowels that draw nothing
+        "\U0001d173music",  # musical formatting
+    ],
+    ids=[
+        "hangul-filler",
+        "choseong-jungseong-fillers",
+        "halfwidth-filler",
+        "u2065",
+        "ufff0",
+        "tags",
+        "smuggled",
+        "cgj",
+        "khmer",
+        "music",
+    ],
+)
+def test_default_ignorable_characters_are_refused(value: str, field: TextField) -> None:
+    """The outside review: these drew nothing and passed as visible text."""
+    assert "invisible or control character" in refused(value, field)
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ("\u845b\U000e0100", True),  # 葛 with an ideographic variation selector: a glyph of it
+        ("A\U000e0100", False),  # the same selector after a Latin letter hides a byte
+        ("\u1820\u180b", True),  # a Mongolian letter and its free variation selector
+        ("A\u180b", False),
+        ("A\ufe00", False),  # a standardized selector after a letter it does not apply to
+        ("\u2764\ufe0f", True),  # ❤️
+    ],
+)
+def test_a_variation_selector_only_where_it_picks_a_glyph(value: str, kept: bool) -> None:
+    if kept:
+        assert clean_text(value, BODY) == value
+    else:
+        assert "invisible or control character" in refused(value, BODY)
+
+
+def test_a_flood_of_combining_marks_is_refused() -> None:
+    assert clean_text("e" + "\u0301\u0302" * 4, BODY)  # eight marks: real writing goes this far
+    assert "invisible or control character" in refused("Zalgo" + "\u0301\u0336" * 5, BODY)
 
 
 def test_display_names_collapse_whitespace_runs() -> None:
@@ -175,8 +231,12 @@ def test_whatever_comes_in_what_is_stored_is_clean(value: str, field: TextField)
     assert clean_text(out, field) == out  # idempotent: cleaning stored text changes nothing
 
 
+HANGUL_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
 @given(value=TEXT)
 def test_letters_and_digits_always_pass(value: str) -> None:
-    plain = "".join(ch for ch in value if unicodedata.category(ch)[0] in "LN")
+    # letters and digits, but the four Hangul fillers: letters that are default-ignorable
+    plain = "".join(ch for ch in value if unicodedata.category(ch)[0] in "LN" and ch not in HANGUL_FILLERS)
     if has_visible(plain):
         assert clean_text(plain, BODY) == unicodedata.normalize("NFC", plain)
