@@ -6,12 +6,8 @@ Built once in main()/create_app() and passed down, never read at import time.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
-import secrets
-import time
-from collections import Counter
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +18,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from murmur.domain import NODES
+from murmur.jwt_secret import dev_secret, refuse_guessable_secret
 
 PRODUCTION_METRICS_PORT = 9090
 
@@ -315,7 +312,7 @@ class Settings(BaseSettings):
         if self.auth.jwt_secret is not None and len(self.auth.jwt_secret.get_secret_value()) < 32:
             raise ValueError("MURMUR_AUTH__JWT_SECRET must be at least 32 characters")
         if self.auth.jwt_secret is not None and (self.profile is not Profile.EMBEDDED or self.production):
-            refuse_guessable_secret(self.auth.jwt_secret.get_secret_value())
+            refuse_guessable_secret(self.auth.jwt_secret.get_secret_value(), production=self.production)
         if (
             self.production
             and self.seed.enabled
@@ -362,31 +359,10 @@ class Settings(BaseSettings):
         return self.node_id if self.node_id is not None else node_id_of(os.environ, os.getpid())
 
     def jwt_secret(self) -> str:
-        """The configured secret, or the embedded dev secret kept in the data dir.
-
-        The file is created 0600 by open(2) itself (no moment where it is readable by others)
-        and exclusively: of two processes starting at once, the loser reads the winner's."""
+        """The configured secret, or the embedded dev secret kept in the data dir."""
         if self.auth.jwt_secret is not None:
             return self.auth.jwt_secret.get_secret_value()
-        path = self.data_dir / "dev-jwt-secret"
-        if not path.exists():
-            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            secret = secrets.token_urlsafe(48)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process won the race: read its secret below
-            else:
-                with os.fdopen(fd, "w") as file:
-                    file.write(secret)
-                return secret
-        # the winner may not have written yet: its file exists, empty, for a moment
-        deadline = time.monotonic() + DEV_SECRET_WAIT_SECONDS
-        while not (secret := path.read_text().strip()):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{path} is empty: delete it, and a new secret is made on the next start")
-            time.sleep(0.01)
-        return secret
+        return dev_secret(self.data_dir)
 
 
 class FanoutWorkerSettings(Settings):
@@ -398,54 +374,6 @@ class FanoutWorkerSettings(Settings):
         if self.auth.jwt_secret is not None and len(self.auth.jwt_secret.get_secret_value()) < 32:
             raise ValueError("MURMUR_AUTH__JWT_SECRET must be at least 32 characters")
         return self
-
-
-# how long a process that lost the race to create the dev secret waits for the winner to write it
-DEV_SECRET_WAIT_SECONDS = 2.0
-
-# The least a configured JWT secret must score in secret_entropy_bits outside the embedded
-# development profile. The score undercounts random strings (a 32-sample histogram misses
-# symbols): secrets.token_hex(16), 128 random bits, scores 115 on average, under 82 once in
-# 100,000 draws and never under 73 in a million; token_urlsafe(36) never under 195. Made-up
-# and patterned secrets score far lower: 32 x "a" 0, "abcd" x 8 8, "password" x 4 22,
-# "change-me-change-me-change-me-ok" 38. 64 sits between the two with room on either side.
-MIN_SECRET_BITS = 64
-# only this much of a secret is looked at: plenty to pass, and a start-up never stalls on a huge one
-SECRET_SAMPLE = 256
-
-
-def secret_entropy_bits(secret: str) -> float:
-    """An estimate of a secret's entropy in bits: the Shannon entropy of its characters
-    (bits per character, from their frequencies) times the number of characters that do not
-    repeat an earlier run of 4 or more ("password" x 4 counts 8 characters, not 32)."""
-    secret = secret[:SECRET_SAMPLE]
-    if not secret:
-        return 0.0
-    counts = Counter(secret)
-    per_character = sum(n / len(secret) * math.log2(len(secret) / n) for n in counts.values())
-    new, i = 0, 0
-    while i < len(secret):
-        # the longest run starting at i that also starts earlier (it may overlap i: "aaaa")
-        run = 0
-        while i + run < len(secret) and secret.find(secret[i : i + run + 1], 0, i + run) != -1:
-            run += 1
-        if run >= 4:
-            i += run
-        else:
-            new, i = new + 1, i + 1
-    return per_character * new
-
-
-def refuse_guessable_secret(secret: str) -> None:
-    """Raise, in one line naming the variable (never the value), if the JWT secret is too
-    predictable: a guessed secret forges a token for any account."""
-    bits = secret_entropy_bits(secret)
-    if bits < MIN_SECRET_BITS:
-        raise ValueError(
-            f"MURMUR_AUTH__JWT_SECRET is too easy to guess (about {bits:.0f} bits of entropy, "
-            f"{MIN_SECRET_BITS} needed): use a random value, such as the output of "
-            "python -c 'import secrets; print(secrets.token_urlsafe(36))'"
-        )
 
 
 _ORDINAL = re.compile(r"-(\d+)$")

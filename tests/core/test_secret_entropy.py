@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from murmur import settings as settings_module
-from murmur.settings import MIN_SECRET_BITS, Profile, Settings, secret_entropy_bits
+from murmur import jwt_secret
+from murmur.jwt_secret import MIN_SECRET_BITS, secret_entropy_bits
+from murmur.settings import Profile, Settings
 
 WEAK = ["a" * 32, "password" * 4, "abcd" * 8, "s" * 32, "p" * 48, "change-me-change-me-change-me-ok"]
 
@@ -91,7 +92,7 @@ def test_the_loser_of_a_race_reads_the_winners_secret(
 
     def meanwhile_the_winner_writes(n: int | None = None) -> str:
         if not path.exists():
-            path.write_text("the-winners-secret")
+            _private(path, "the-winners-secret")
         return real(n)
 
     monkeypatch.setattr(secrets, "token_urlsafe", meanwhile_the_winner_writes)
@@ -102,14 +103,14 @@ def test_the_loser_of_a_race_reads_the_winners_secret(
 def test_the_loser_waits_for_the_winner_to_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "dev-jwt-secret"
     path.touch(mode=0o600)  # created, not yet written
-    timer = threading.Timer(0.2, lambda: path.write_text("written-late"))
+    timer = threading.Timer(0.2, lambda: _private(path, "written-late"))
     timer.start()
     try:
         assert Settings(data_dir=tmp_path).jwt_secret() == "written-late"
     finally:
         timer.join()
     path.write_text("")  # a winner that died before writing: a clear error, not an empty key
-    monkeypatch.setattr(settings_module, "DEV_SECRET_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(jwt_secret, "DEV_SECRET_WAIT_SECONDS", 0.05)
     with pytest.raises(RuntimeError, match="is empty: delete it"):
         Settings(data_dir=tmp_path).jwt_secret()
 
@@ -129,3 +130,46 @@ def test_processes_starting_together_share_one_secret(tmp_path: Path) -> None:
         thread.join()
     assert len(results) == 8 and len(set(results)) == 1
     assert (tmp_path / "data" / "dev-jwt-secret").read_text() == results[0]
+
+
+def _private(path: Path, text: str) -> None:
+    """What a winning process writes: a 0600 file (write_text would leave it 0644)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
+def test_a_dev_secret_others_can_read_is_replaced(tmp_path: Path) -> None:
+    """Review: an old 0644 dev-jwt-secret stayed 0644 (and was used): anyone on the machine
+    could sign tokens with it. It is replaced by a new private one."""
+    path = tmp_path / "dev-jwt-secret"
+    path.write_text("known-to-everyone-on-this-machine")
+    path.chmod(0o644)
+    secret = Settings(data_dir=tmp_path).jwt_secret()
+    assert secret != "known-to-everyone-on-this-machine" and len(secret) >= 48
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text() == secret
+
+
+def test_a_dev_secret_another_user_owns_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: in a shared folder another user planted dev-jwt-secret, and Murmur signed its
+    tokens with it. A secret this process's user does not own is refused (here the process
+    takes another uid, so the file it made is someone else's)."""
+    path = tmp_path / "dev-jwt-secret"
+    _private(path, "planted")
+    monkeypatch.setattr(os, "geteuid", lambda: path.stat().st_uid + 1)
+    with pytest.raises(RuntimeError, match="belongs to another user"):
+        Settings(data_dir=tmp_path).jwt_secret()
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    [
+        "your-256-bit-secret-your-256-bit-secret",  # jwt.io's example
+        "my-super-secret-jwt-key-for-production",
+        "REPLACE_ME_WITH_A_REAL_SECRET_VALUE",
+        "0123456789abcdefghijklmnopqrstuvwxyz",  # counts up: few bits
+    ],
+)
+def test_examples_and_placeholders_are_refused_in_production(placeholder: str) -> None:
+    with pytest.raises(ValidationError, match="MURMUR_AUTH__JWT_SECRET"):
+        Settings(environment="production", auth={"jwt_secret": placeholder})

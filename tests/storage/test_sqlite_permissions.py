@@ -82,3 +82,32 @@ async def test_a_shared_folder_is_only_warned_about(tmp_path: Path, caplog: pyte
     await db.close()
     assert mode(folder) == 0o755 and mode(folder / "murmur.db") == 0o600
     assert any("can be opened by other users (mode 755)" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_folder_holding_another_users_file_is_not_taken_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review: the folder was judged Murmur's by the names in it alone, so one where another
+    user had planted dev-jwt-secret was tightened and taken as ours. A file this user does
+    not own makes the folder shared: left as it is, with a warning."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o1777)  # a shared drop folder, as /tmp is
+    planted = folder / "dev-jwt-secret"
+    planted.write_text("planted")
+    real_stat = Path.stat
+
+    def stat_as_owned_by_nobody(self: Path, **kwargs: object) -> os.stat_result:
+        found = real_stat(self, **kwargs)  # type: ignore[arg-type]
+        if self == planted:
+            fields = list(found)
+            fields[stat.ST_UID] = 65534
+            return os.stat_result(fields)
+        return found
+
+    monkeypatch.setattr(Path, "stat", stat_as_owned_by_nobody)
+    with caplog.at_level(logging.WARNING):
+        db = await SqliteDatabase.open(folder / "murmur.db")
+    await db.close()
+    assert mode(folder) == 0o1777
+    assert any("holds their files" in r.getMessage() for r in caplog.records)

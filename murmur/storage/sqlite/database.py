@@ -171,7 +171,7 @@ def make_private(path: Path) -> None:
 def _private_folder(folder: Path, database: str) -> None:
     """Create the folder 0700. An existing one that others may open is tightened when it is
     plainly Murmur's (this user's, holding nothing but the database's files and the dev
-    secret); otherwise only a warning: a folder shared with other things (a home, a
+    secret, all this user's too: a file another user put there makes it shared); otherwise only a warning: a folder shared with other things (a home, a
     volume's root) is not Murmur's to change, and the files in it are private anyway."""
     try:
         folder.mkdir(mode=0o700, parents=True)
@@ -183,12 +183,14 @@ def _private_folder(folder: Path, database: str) -> None:
     if not mode & 0o077:
         return
     ours = {database + suffix for suffix in _OWN_SUFFIXES} | {_DEV_SECRET}
-    if info.st_uid == os.geteuid() and {entry.name for entry in folder.iterdir()} <= ours:
+    me = os.geteuid()
+    entries = list(folder.iterdir())
+    if info.st_uid == me and all(e.name in ours and e.stat().st_uid == me for e in entries):
         folder.chmod(mode & 0o700)
     else:
         log.warning(
-            "the data folder %s can be opened by other users (mode %03o); its files are not, "
-            "but `chmod 700` it if nothing else needs it",
+            "the data folder %s can be opened by other users (mode %03o) or holds their files: "
+            "keep it to yourself (`chmod 700` it) if nothing else needs it",
             folder,
             mode,
         )
