@@ -56,6 +56,9 @@ def generate(
     from loadtest.graph import GraphSpec
 
     settings = build_settings(data_dir=data_dir)
+    if (problem := settings.demo_password_problem()) is not None:  # every persona gets it
+        typer.echo(f"murmur: {problem}", err=True)
+        raise typer.Exit(2)
     try:
         spec = GraphSpec(
             users=users,

@@ -98,10 +98,12 @@ class Accounts:
             raise InvalidToken(expired=False, revoked=True)
         return claims
 
-    async def revoke_tokens(self, *, user_id: UserId) -> Session:
-        """Log out everywhere: every token issued so far stops working; a new one for the caller."""
+    async def revoke_tokens(self, *, user_id: UserId, not_after: float) -> Session:
+        """Log out everywhere: every token issued so far stops working; a new one for the
+        caller, expiring no later than the one it asked with (`not_after`), so a stolen token
+        cannot be traded for ever-fresh ones without the password."""
         version = await self._users.revoke_tokens(user_id=user_id)
         user = (await self._users.users_by_id(ids=[user_id])).get(user_id)
         if user is None:
             raise NotFound("user", user_id)
-        return Session(token=self._tokens.issue(user_id, version=version), user=user)
+        return Session(token=self._tokens.issue(user_id, version=version, not_after=not_after), user=user)

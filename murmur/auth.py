@@ -49,9 +49,12 @@ class Tokens:
     secret: str
     ttl_seconds: int
 
-    def issue(self, user_id: UserId, *, version: int = 0) -> str:
+    def issue(self, user_id: UserId, *, version: int = 0, not_after: float | None = None) -> str:
+        """A token for the user at this token version, valid for the TTL, or until `not_after`
+        if that comes first (a token minted from another never outlives it)."""
         now = int(time.time())
-        claims = {"sub": user_id, "iat": now, "exp": now + self.ttl_seconds, "iss": _ISSUER, "ver": version}
+        expires = now + self.ttl_seconds if not_after is None else min(now + self.ttl_seconds, int(not_after))
+        claims = {"sub": user_id, "iat": now, "exp": expires, "iss": _ISSUER, "ver": version}
         return jwt.encode(claims, self.secret, algorithm="HS256")
 
     def verify(self, token: str) -> TokenClaims:

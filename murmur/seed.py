@@ -20,12 +20,12 @@ from murmur.auth import Passwords
 from murmur.domain import IdTaken, Post, PostId, StoreError, User, UserId, UsernameTaken
 from murmur.events import codec
 from murmur.platform import Platform
+from murmur.settings import DEMO_USERNAME
 from murmur.socialgraph import Tier, follow_edges, tiers_of
 from murmur.storage.base import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-DEMO_USERNAME = "demo"
 _ADJECTIVES = ("quiet", "brisk", "sunny", "lucid", "mellow", "nimble", "curious", "bold", "gentle", "witty")
 _NOUNS = ("otter", "falcon", "maple", "harbor", "comet", "willow", "ember", "canyon", "lark", "pebble")
 _TOPICS = (

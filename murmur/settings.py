@@ -17,8 +17,9 @@ from limits import parse
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from murmur.domain import NODES
+from murmur.domain import NODES, InvalidInput, Limits
 from murmur.jwt_secret import dev_secret, refuse_guessable_secret
+from murmur.password_policy import check_new_password
 
 PRODUCTION_METRICS_PORT = 9090
 
@@ -260,6 +261,7 @@ class CostModelSettings(BaseModel):
 
 
 DEFAULT_DEMO_PASSWORD = "murmur-demo"
+DEMO_USERNAME = "demo"
 
 
 class SeedSettings(BaseModel):
@@ -313,15 +315,23 @@ class Settings(BaseSettings):
             raise ValueError("MURMUR_AUTH__JWT_SECRET must be at least 32 characters")
         if self.auth.jwt_secret is not None and (self.profile is not Profile.EMBEDDED or self.production):
             refuse_guessable_secret(self.auth.jwt_secret.get_secret_value(), production=self.production)
-        if (
-            self.production
-            and self.seed.enabled
-            and self.seed.demo_password.get_secret_value() == DEFAULT_DEMO_PASSWORD
-        ):
-            raise ValueError(
-                "MURMUR_SEED__DEMO_PASSWORD must be set to a password of your own to seed a demo world in production"
-            )
+        if self.seed.enabled and (problem := self.demo_password_problem()) is not None:
+            raise ValueError(problem)
         return self
+
+    def demo_password_problem(self) -> str | None:
+        """Why the seeded (or generated) users' shared password will not do in production:
+        the public default, or one the password policy refuses. None elsewhere."""
+        if not self.production:
+            return None
+        password = self.seed.demo_password.get_secret_value()
+        if password == DEFAULT_DEMO_PASSWORD:
+            return "MURMUR_SEED__DEMO_PASSWORD must be set to a password of your own to seed a demo world in production"
+        try:
+            check_new_password(password, username=DEMO_USERNAME, limits=Limits())
+        except InvalidInput as refused:
+            return f"MURMUR_SEED__DEMO_PASSWORD will not do in production: {refused.message}"
+        return None
 
     @property
     def production(self) -> bool:

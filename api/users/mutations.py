@@ -65,10 +65,15 @@ class UsersMutation:
         return AuthPayload(token=session.token, user=present(User, session.user))
 
     # Log out everywhere: every token of yours stops working, over HTTP and on open sockets;
-    # the answer carries a new one for this client.
+    # the answer carries a new one for this client, expiring when the one it sent would have.
     @strawberry.mutation
     async def log_out_everywhere(self, info: Info) -> LogOutResult:
-        session = await info.context.platform.accounts.revoke_tokens(user_id=info.context.require_viewer())
+        context = info.context
+        viewer = context.require_viewer()
+        assert context.claims is not None  # a viewer comes from verified claims
+        session = await context.platform.accounts.revoke_tokens(
+            user_id=viewer, not_after=context.claims.expires_at
+        )
         return AuthPayload(token=session.token, user=present(User, session.user))
 
     @strawberry.mutation

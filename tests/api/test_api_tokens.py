@@ -72,3 +72,20 @@ async def test_a_bad_token_says_log_in_again(client: Client, kind: str) -> None:
     assert (await client.data("query($id: ID!) { user(id: $id) { id } }", token, id=user_id))["user"] == {
         "id": user_id
     }
+
+
+async def test_logging_out_everywhere_never_extends_a_session(client: Client) -> None:
+    """Review: logOutEverywhere answered a fresh 7-day token, so a stolen token could be
+    traded for new ones for ever. The new token expires when the one it was asked with does."""
+    token, user_id = await client.register("careful")
+    tokens = client.platform.accounts._tokens
+    short = tokens.issue(user_id, not_after=time.time() + 120)  # a session with 2 minutes left
+    data = await client.data("mutation { logOutEverywhere { ... on AuthPayload { token } } }", short)
+    fresh = data["logOutEverywhere"]["token"]
+    claims = jwt.decode(fresh, options={"verify_signature": False})
+    old = jwt.decode(short, options={"verify_signature": False})
+    assert claims["exp"] <= old["exp"] and claims["ver"] == 1
+    # both old tokens are revoked; the new one works
+    revoked = await client.execute("{ viewer { id } }", token)
+    assert revoked.errors is not None and "revoked" in revoked.errors[0].message
+    assert (await client.data("{ viewer { id } }", fresh)) == {"viewer": {"id": user_id}}

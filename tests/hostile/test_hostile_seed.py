@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from hostile_server import FAST_HASHING, Served, server_env
 
 from devstack.cloud import HOST, MURMUR
@@ -24,8 +25,23 @@ def test_production_seeds_nothing_by_default(start_server: ServerFactory) -> Non
     assert "demo world" not in served.log(lines=500)
 
 
-def test_production_refuses_to_seed_with_the_public_password(tmp_path: object) -> None:
-    env = server_env({"MURMUR_SEED__ENABLED": "true"}, production=True)
+@pytest.mark.parametrize(
+    ("password", "says"),
+    [
+        (
+            None,
+            "MURMUR_SEED__DEMO_PASSWORD must be set to a password of your own to seed a demo world in production",
+        ),
+        ("password", "MURMUR_SEED__DEMO_PASSWORD will not do in production: This password is too common"),
+    ],
+    ids=["the-public-default", "a-common-one"],
+)
+def test_production_refuses_to_seed_with_a_guessable_password(
+    tmp_path: object, password: str | None, says: str
+) -> None:
+    env = server_env(
+        {"MURMUR_SEED__ENABLED": "true", "MURMUR_SEED__DEMO_PASSWORD": password}, production=True
+    )
     done = subprocess.run(
         [MURMUR, "serve", "--host", HOST, "--port", str(free_port()), "--data-dir", str(tmp_path)],
         env=env,
@@ -35,10 +51,8 @@ def test_production_refuses_to_seed_with_the_public_password(tmp_path: object) -
         check=False,
     )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        "murmur: invalid configuration: MURMUR_SEED__DEMO_PASSWORD must be set to a password of your own to seed a demo world "
-        "in production"
-    ]
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"murmur: invalid configuration: {says}"), line
 
 
 def test_a_seeded_password_is_never_logged(start_server: ServerFactory) -> None:

@@ -55,3 +55,21 @@ def test_generate_refuses_a_population_too_small_and_a_loaded_store(tmp_path: Pa
         and "already holds users" in again.stderr
     )
     assert "Traceback" not in again.stderr
+
+
+def test_generate_in_production_needs_a_password_of_its_own(tmp_path: Path) -> None:
+    """Review: `murmur generate` in production gave every persona the public demo password."""
+    done = subprocess.run(
+        [*MURMUR, "generate", "--users", "50", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "MURMUR_ENVIRONMENT": "production",
+            "MURMUR_AUTH__JWT_SECRET": "Zq8v3Lr0Xk2Jm9Tb7Yp1Wn5Hs4Gd6Fc0Qe",
+        },
+    )
+    assert done.returncode == 2
+    assert "MURMUR_SEED__DEMO_PASSWORD must be set to a password of your own" in done.stderr
+    assert not (tmp_path / "murmur.db").exists()
