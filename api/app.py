@@ -68,8 +68,10 @@ def create_app(settings: Settings, *, platform: Platform | None = None) -> FastA
         app.add_middleware(RateLimitMiddleware, limits=limits)
     # outside the limits, so their 413 and 429 answers carry nosniff, no-store and HSTS too
     app.add_middleware(SecurityHeaders, behind_tls=settings.api.behind_tls)
-    # outermost of all: everything inside sees the client the trusted proxies saw
-    app.add_middleware(ClientAddress, trusted_proxies=settings.rate_limit.trusted_proxies)
+    if settings.rate_limit.trusted_proxies > 0:
+        # outermost of all: everything inside sees the client the trusted proxies saw (with
+        # none, the socket peer is the client already: nothing to do on every request)
+        app.add_middleware(ClientAddress, trusted_proxies=settings.rate_limit.trusted_proxies)
     return app
 
 

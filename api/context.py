@@ -1,13 +1,15 @@
 """The GraphQL context: the request, the viewer, the platform and the request's DataLoaders.
 
-The viewer's token is verified as every operation starts to run (ViewerVerification) —
-signature, expiry and revocation — and, on a websocket, again before every event, so a
-token that expires or is revoked stops working on an open socket too.
+The viewer's token is verified when an operation first asks who the viewer is — signature,
+expiry and revocation (a store read, through the cache), so an operation that never asks
+costs nothing. Over HTTP the context is the request's; on a websocket the context is the
+socket's, and the handler verifies again before every operation and every event, so a token
+that expires or is revoked stops working on an open socket too (api/websocket.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeAlias
 
 import strawberry
@@ -15,7 +17,6 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
-from strawberry.extensions import SchemaExtension
 
 from api.client_address import budget_key
 from api.errors import unauthenticated
@@ -77,11 +78,10 @@ class Context:
     def settings(self) -> Settings:
         return self.platform.settings
 
-    @property
-    def viewer_id(self) -> UserId | None:
-        """The logged-in user, as verified at the start of this operation."""
+    async def viewer(self) -> UserId | None:
+        """The logged-in user (verified on first use)."""
         if not self._verified:
-            raise RuntimeError("the viewer is read before verify_viewer() ran (ViewerVerification)")
+            await self.verify_viewer()
         return self.claims.user_id if self.claims is not None else None
 
     async def verify_viewer(self) -> UserId | None:
@@ -94,7 +94,7 @@ class Context:
             except InvalidToken as problem:
                 self.token_problem = problem
         self._verified = True
-        return self.viewer_id
+        return self.claims.user_id if self.claims is not None else None
 
     @property
     def token(self) -> str | None:
@@ -108,8 +108,8 @@ class Context:
         """The client's budget key: its address, or its IPv6 /64."""
         return budget_key(self.request.scope)
 
-    def require_viewer(self) -> UserId:
-        viewer = self.viewer_id
+    async def require_viewer(self) -> UserId:
+        viewer = await self.viewer()
         if viewer is None:
             raise self.token_problem or NotAuthenticated()
         return viewer
@@ -130,17 +130,6 @@ class Context:
         """Start over with empty DataLoaders (a long-lived subscription must not serve stale data)."""
         self.loaders = Loaders(self.platform.backends)
         return self.loaders
-
-
-class ViewerVerification(SchemaExtension):
-    """Verifies the viewer's token when an operation starts to run (after validation and the
-    cost check: a refused document costs no token check), over HTTP and websockets."""
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        context = self.execution_context.context
-        if isinstance(context, Context):
-            await context.verify_viewer()
-        yield
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from graphql import (
     DocumentNode,
@@ -38,6 +39,7 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     VariableNode,
     get_named_type,
@@ -72,6 +74,11 @@ class Budget:
         return self.max_subscription_cost if subscription else self.max_cost
 
 
+class Priced(NamedTuple):
+    cost: int
+    subscription: bool  # priced against the subscription budget
+
+
 def cost_error(cost: int, budget: int) -> GraphQLError:
     return GraphQLError(
         f"This operation may cost {cost}, over the budget of {budget}: ask for smaller pages "
@@ -87,6 +94,14 @@ class CostModel:
         self.schema = schema
         self.budget = budget
         self.introspection_lists = _introspection_list_lengths(schema)
+
+    def price(
+        self, document: DocumentNode, operation_name: str | None, variables: Mapping[str, object]
+    ) -> Priced:
+        """The cost of the operation asked for, and whether it is a subscription."""
+        operation = _selected(document, operation_name)
+        subscription = operation is not None and operation.operation is OperationType.SUBSCRIPTION
+        return Priced(self.cost(document, operation_name, variables), subscription)
 
     def cost(
         self, document: DocumentNode, operation_name: str | None, variables: Mapping[str, object]

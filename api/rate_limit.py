@@ -34,6 +34,8 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
+from limits.storage import MemoryStorage as SyncMemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter as SyncSlidingWindow
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.client_address import budget_key
@@ -72,6 +74,7 @@ class RateLimits:
         self._login_per_ip: RateLimitItem = parse(rates.login_per_ip)
         self._register_per_ip: RateLimitItem = parse(rates.register_per_ip)
         self._new_query_bytes: RateLimitItem = parse(rates.new_query_bytes_per_ip)
+        self._new_queries = SyncSlidingWindow(SyncMemoryStorage())
         self._free_failures = rates.login_failures_before_backoff
         self._max_backoff = rates.login_backoff_max_seconds
         self._storage = _storage(settings)
@@ -114,17 +117,23 @@ class RateLimits:
         except StorageError as exc:
             log.warning("login backoff unavailable: %s", exc)
 
-    async def new_query(self, *, address: str, size: int) -> Verdict:
-        """Spend `size` bytes of the address's budget for documents not validated before."""
-        return await self._hit([(self._new_query_bytes, "new-query", address)], cost=max(1, size))
+    def new_query(self, *, address: str, size: int) -> Verdict:
+        """Spend `size` bytes of the address's budget for documents not validated before. In
+        this process, synchronously: it guards this process's CPU, and it is asked inside
+        validation, where nothing may wait."""
+        item = self._new_query_bytes
+        if not self._new_queries.hit(item, "new-query", address, cost=max(1, size)):
+            stats = self._new_queries.get_window_stats(item, "new-query", address)
+            return Verdict(_seconds_until(stats.reset_time))
+        return ALLOWED
 
     async def register_attempt(self, *, address: str) -> Verdict:
         return await self._hit([(self._register_per_ip, "register-ip", address)])
 
-    async def _hit(self, budgets: list[tuple[RateLimitItem, str, str]], *, cost: int = 1) -> Verdict:
+    async def _hit(self, budgets: list[tuple[RateLimitItem, str, str]]) -> Verdict:
         try:
             for item, kind, who in budgets:
-                if not await self._limiter.hit(item, kind, who, cost=cost):
+                if not await self._limiter.hit(item, kind, who):
                     stats = await self._limiter.get_window_stats(item, kind, who)
                     return Verdict(_seconds_until(stats.reset_time))
         except StorageError as exc:

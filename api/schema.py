@@ -21,7 +21,6 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from api import errors
-from api.context import ViewerVerification
 from api.feed import types as feed
 from api.feed.subgraph import FEED
 from api.graph import types as graph
@@ -64,7 +63,6 @@ def extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[], 
         OperationMetrics,
         partial(errors.MaskUnexpected, should_mask_error=errors.should_mask),
         partial(CachedValidation, cache=cache),
-        ViewerVerification,
     ]
 
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import strawberry
 
-from api.context import ViewerVerification
 from api.errors import HANDLERS
 
 
@@ -26,5 +25,4 @@ class Subgraph:
             subscription=self.subscription,
             types=self.types,
             exception_handlers=HANDLERS,
-            extensions=[ViewerVerification],
         )

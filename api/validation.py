@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse, specified_rules
@@ -25,10 +25,9 @@ from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
-from strawberry.types.graphql import OperationType
 
 from api.context import Context
-from api.cost import Budget, CostModel, cost_error, page_number
+from api.cost import Budget, CostModel, Priced, cost_error, page_number
 from api.document_limits import ShapeLimits, shape_errors
 from api.rate_limit import rate_limited_error
 from murmur.settings import ApiSettings
@@ -113,9 +112,10 @@ class DocumentCache:
         query: str,
         operation_name: str | None,
         page_sizes: tuple[tuple[str, int | None], ...],
-    ) -> int:
-        """The operation's cost; cached, since it depends only on these (see _page_sizes)."""
-        return self.cost_model(schema).cost(self.parse(query), operation_name, dict(page_sizes))
+    ) -> Priced:
+        """The operation's cost and kind; cached, since they depend only on these (see
+        _page_sizes)."""
+        return self.cost_model(schema).price(self.parse(query), operation_name, dict(page_sizes))
 
     def _parse(self, query: str) -> DocumentNode:
         return parse(query, max_tokens=self.max_tokens)
@@ -167,37 +167,41 @@ class CachedValidation(SchemaExtension):
                 context.graphql_document = self._cache.parse(context.query)
         yield
 
-    async def on_validate(self) -> AsyncIterator[None]:
+    def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if context.query and context.graphql_document is not None:
             # a non-None list tells Strawberry validation has run
-            context.pre_execution_errors = await self._pre_execution_errors(context, context.query)
+            context.pre_execution_errors = self._pre_execution_errors(context, context.query)
         yield
 
-    async def _pre_execution_errors(self, context: ExecutionContext, query: str) -> list[GraphQLError]:
+    def _pre_execution_errors(self, context: ExecutionContext, query: str) -> list[GraphQLError]:
         schema = context.schema._schema
         if not self._cache.known(schema, query):
-            refused = await _new_query_refused(context.context, query)
+            refused = _new_query_refused(context.context, query)
             if refused is not None:
                 return [refused]
         errors = list(self._cache.validate(schema, query))
-        if not errors and _subscription_over_http(context):
-            errors = [GraphQLError(SUBSCRIPTIONS_NEED_A_WEBSOCKET)]
-        if not errors:
-            cost = self._cache.price(schema, query, context.operation_name, _page_sizes(context))
-            budget = self._cache.budget.for_operation(context.operation_type is OperationType.SUBSCRIPTION)
-            if cost > budget:
-                errors = [cost_error(cost, budget)]
-        return errors
+        if errors:
+            return errors
+        priced = self._cache.price(schema, query, context.operation_name, _page_sizes(context))
+        if priced.subscription and not isinstance(getattr(context.context, "request", None), WebSocket):
+            # a subscription sent as a plain HTTP request cannot stream, and executed as a
+            # query it would answer a meaningless null
+            return [GraphQLError(SUBSCRIPTIONS_NEED_A_WEBSOCKET)]
+        budget = self._cache.budget.for_operation(priced.subscription)
+        if priced.cost > budget:
+            return [cost_error(priced.cost, budget)]
+        return []
 
 
-async def _new_query_refused(context: object, query: str) -> GraphQLError | None:
-    """A document not validated before costs up to tens of ms: its client spends bytes of a
-    budget of its own (MURMUR_RATE_LIMIT__NEW_QUERY_BYTES_PER_IP); over it, refused unvalidated."""
+def _new_query_refused(context: object, query: str) -> GraphQLError | None:
+    """A document not validated before costs this process up to tens of ms: its client
+    spends bytes of a budget of its own (MURMUR_RATE_LIMIT__NEW_QUERY_BYTES_PER_IP, kept in
+    this process, whose CPU it guards); over it, refused unvalidated."""
     limits = getattr(context, "limits", None)
     if limits is None or not isinstance(context, Context):
         return None
-    verdict = await limits.new_query(address=context.client_address, size=len(query.encode()))
+    verdict = limits.new_query(address=context.client_address, size=len(query.encode()))
     if verdict.allowed:
         return None
     if context.response is not None:
@@ -223,10 +227,3 @@ def _page_sizes(context: ExecutionContext) -> tuple[tuple[str, int | None], ...]
 
 
 SUBSCRIPTIONS_NEED_A_WEBSOCKET = "Subscriptions run over a websocket at /graphql (graphql-transport-ws)."
-
-
-def _subscription_over_http(context: ExecutionContext) -> bool:
-    """A subscription sent as a plain HTTP request: it cannot stream, and executed as a query
-    it would answer a meaningless null."""
-    request = getattr(context.context, "request", None)
-    return context.operation_type is OperationType.SUBSCRIPTION and not isinstance(request, WebSocket)

@@ -37,7 +37,7 @@ class FeedQuery:
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[Post]:
         context = info.context
-        viewer = context.viewer_id
+        viewer = await context.viewer()
         if viewer is None:
             raise context.login_required("Log in to read your timeline.")
         limit = page_size(first, maximum=context.settings.api.max_page_size)

@@ -80,7 +80,7 @@ class FeedSubscription:
     # The viewer's home timeline, live: posts added and removed.
     @strawberry.subscription
     async def timeline_events(self, info: Info) -> AsyncGenerator[TimelineEvent, None]:
-        viewer = info.context.viewer_id
+        viewer = await info.context.viewer()
         if viewer is None:
             raise info.context.login_required("Log in to follow your timeline.")
         return _events(info, viewer)

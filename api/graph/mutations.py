@@ -20,7 +20,7 @@ FollowResult = Annotated[
 
 async def _change_follow(info: Info, user_id: str, *, follow: bool) -> FollowPayload:
     context = info.context
-    viewer = context.require_viewer()
+    viewer = await context.require_viewer()
     target = parse_id(user_id)
     if target is None:
         raise domain.NotFound("user", user_id)

@@ -36,7 +36,7 @@ class User(UserEntity):
     # Whether the logged-in user follows this user (false when logged out).
     @strawberry.field
     async def viewer_follows(self, root: strawberry.Parent[domain.User], info: Info) -> bool:
-        viewer = info.context.viewer_id
+        viewer = await info.context.viewer()
         if viewer is None or viewer == root.id:
             return False
         return await info.context.loaders.follows_of(viewer).load(root.id)

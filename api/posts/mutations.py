@@ -33,14 +33,14 @@ DeletePostResult = Annotated[
 class PostsMutation:
     @strawberry.mutation
     async def create_post(self, info: Info, body: str) -> PostResult:
-        viewer = info.context.require_viewer()
+        viewer = await info.context.require_viewer()
         post = await info.context.platform.feed.create_post(author=viewer, body=body)
         info.context.loaders.posts.prime(post.id, post)
         return PostPayload(post=present(Post, post))
 
     @strawberry.mutation
     async def delete_post(self, info: Info, id: strawberry.ID) -> DeletePostResult:
-        viewer = info.context.require_viewer()
+        viewer = await info.context.require_viewer()
         post_id = parse_id(id)
         if post_id is None:
             raise domain.NotFound("post", id)

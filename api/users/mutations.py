@@ -69,7 +69,7 @@ class UsersMutation:
     @strawberry.mutation
     async def log_out_everywhere(self, info: Info) -> LogOutResult:
         context = info.context
-        viewer = context.require_viewer()
+        viewer = await context.require_viewer()
         assert context.claims is not None  # a viewer comes from verified claims
         session = await context.platform.accounts.revoke_tokens(
             user_id=viewer, not_after=context.claims.expires_at
@@ -80,7 +80,7 @@ class UsersMutation:
     async def update_profile(
         self, info: Info, display_name: str | None = None, bio: str | None = None
     ) -> ProfileResult:
-        viewer = info.context.require_viewer()
+        viewer = await info.context.require_viewer()
         user = await info.context.platform.accounts.update_profile(
             user_id=viewer, display_name=display_name, bio=bio
         )

@@ -16,7 +16,7 @@ class UsersQuery:
     # The logged-in user; null without a valid token.
     @strawberry.field
     async def viewer(self, info: Info) -> User | None:
-        viewer = info.context.viewer_id
+        viewer = await info.context.viewer()
         if viewer is None:
             if info.context.token_problem is not None:  # a token was sent: say it failed, not "nobody"
                 raise info.context.login_required("")

@@ -234,6 +234,9 @@ def test_it_is_the_outermost_middleware(tmp_path: Path) -> None:
         outermost = app.user_middleware[0]
         assert cast(object, outermost.cls) is ClientAddress
         assert outermost.kwargs == {"trusted_proxies": 2}
+    # with no proxy to trust there is nothing to rewrite: not on the way of every request
+    direct = create_app(make_settings(tmp_path, rate_limit={"trusted_proxies": 0}))
+    assert all(cast(object, m.cls) is not ClientAddress for m in direct.user_middleware)
 
 
 async def test_the_rate_limit_counts_the_address_the_proxy_appended(tmp_path: Path) -> None:
