@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
 from collections.abc import AsyncIterator
@@ -124,6 +125,26 @@ async def test_a_cancelled_write_is_rolled_back_and_the_writer_freed(db: SqliteD
         async with db.write() as tx:
             await tx.execute("INSERT INTO follow_counts (user_id) VALUES (2)")
     assert await db.fetchall("SELECT user_id FROM follow_counts") == [(2,)]
+
+
+@pytest.mark.parametrize("turns", range(8))
+async def test_a_write_cancelled_at_any_point_leaves_the_writer_usable(db: SqliteDatabase, turns: int) -> None:
+    """Cancelled after `turns` turns of the loop: at 1 it is waiting on its BEGIN, which
+    still runs on the connection's thread and must be rolled back like any other step."""
+
+    async def write_one() -> None:
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO follow_counts (user_id) VALUES (1)")
+
+    task = asyncio.create_task(write_one())
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    async with db.write() as tx:
+        await tx.execute("INSERT INTO follow_counts (user_id) VALUES (2)")
+    assert (2,) in await db.fetchall("SELECT user_id FROM follow_counts")
 
 
 async def test_concurrent_writers_are_serialised(db: SqliteDatabase) -> None:

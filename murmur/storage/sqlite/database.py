@@ -270,8 +270,11 @@ class SqliteDatabase:
         async with self._write_lock:
             self._writes_begun += 1
             with translated_errors():
-                await self._writer.execute("BEGIN IMMEDIATE")
                 try:
+                    # inside the try: a caller cancelled while BEGIN runs on the connection's
+                    # thread would otherwise leave the transaction open and every later write
+                    # refused ("cannot start a transaction within a transaction")
+                    await self._writer.execute("BEGIN IMMEDIATE")
                     yield self._writer
                     await self._writer.execute("COMMIT")
                 except BaseException:
