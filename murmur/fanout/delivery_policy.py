@@ -76,6 +76,7 @@ class CostModel:
         self._remember = remember_seconds
         self._clock = clock
         self._decided: dict[UserId, tuple[CostDecision, float]] = {}
+        self._swept = clock()
 
     async def decide(self, author_id: UserId) -> Delivery:
         if self._reads.watched_seconds() < self._half_life:
@@ -84,8 +85,12 @@ class CostModel:
 
     async def explain(self, author_id: UserId) -> CostDecision:
         """The decision with the rates behind it; remembered a while per author, so a
-        prolific author does not cost a follower read per post."""
+        prolific author does not cost a follower read per post. A decision older than
+        `remember_seconds` is never used again: they are dropped, in a sweep at most once
+        per `remember_seconds`, so only the authors of the last two such periods are held."""
         now = self._clock()
+        if now - self._swept >= self._remember:
+            self._forget_expired(now)
         remembered = self._decided.get(author_id)
         if remembered is not None and now - remembered[1] < self._remember:
             return remembered[0]
@@ -96,3 +101,13 @@ class CostModel:
         decision = CostDecision(Delivery.PUSHED if push else Delivery.PULLED, read_rate, write_rate)
         self._decided[author_id] = (decision, now)
         return decision
+
+    def remembered(self) -> int:
+        """Authors whose decision is held."""
+        return len(self._decided)
+
+    def _forget_expired(self, now: float) -> None:
+        self._swept = now
+        expired = [author for author, (_, at) in self._decided.items() if now - at >= self._remember]
+        for author in expired:
+            del self._decided[author]
