@@ -100,7 +100,7 @@ def assemble(
     ids = ids or IdGenerator(settings.resolved_node_id())
     limits = Limits()
     sources = Sources(graph=truth.graph, posts=truth.posts, cache=backends.cache)
-    repair = TimelineRepair(posts=truth.posts, graph=truth.graph, timelines=truth.timelines, sources=sources)
+    repair = TimelineRepair(posts=truth.posts, graph=truth.graph, timelines=truth.timelines)
     strategy = build_strategy(settings, backends, sources)
     accounts = None
     if serves_api:

@@ -164,7 +164,10 @@ class FanoutHandler:
             return
         timelines = self._b.timelines
         if operation == REMOVE:
-            await self.repair.repair(await timelines.remove_post(owners=owners, post_id=post_id))
+            await timelines.remove_post(owners=owners, post_id=post_id)
+            # every owner the task targets, not only those this attempt removed from: a retried
+            # task whose first refill failed removes nothing, but the shortfall is still recorded
+            await self.repair.repair(owners)
             return
         await timelines.add_to_timelines(
             owners=owners, entry=TimelineEntry(post_id=post_id, author_id=author)
@@ -189,7 +192,8 @@ class FanoutHandler:
             still = await self._b.graph.followers_among(user_id=author, candidates=owners)
             stale = [owner for owner in owners if owner not in still and owner != author]
         if stale:
-            await self.repair.repair(await self._b.timelines.remove_post(owners=stale, post_id=post_id))
+            await self._b.timelines.remove_post(owners=stale, post_id=post_id)
+            await self.repair.repair(stale)
 
     async def _announce(self, operation: pb.ChunkOperation, post_id: PostId, author: UserId) -> None:
         if operation == ADD:
@@ -212,8 +216,9 @@ class FanoutHandler:
             if await b.graph.follows(follower=follower, followees=[followee]):
                 if await self._active([follower]):  # an inactive one is rebuilt when they return
                     await self._backfill(follower, followee)
-            elif await b.timelines.remove_author(owner=follower, author_id=followee):
-                await self.repair.repair([follower])
+            else:
+                await b.timelines.remove_author(owner=follower, author_id=followee)
+                await self.repair.repair([follower])  # whether or not this attempt removed any
         await self._sources.following_changed(follower)
         await b.bus.publish(
             channel=codec.following_channel(follower), message=codec.following_changed(follower)

@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 
 from murmur.domain import Delivery, PostId, RetryableStoreError, TimelineEntry, UserId
-from murmur.fanout.sources import Sources
+from murmur.fanout.sources import followed_by
 from murmur.storage.base import FollowGraph, PostStore, Shortfall, TimelineStore
 
 # Each round either settles or was undone by a concurrent change whose own task also
@@ -34,14 +34,13 @@ def entries_of(posts: Iterable[tuple[PostId, UserId]]) -> list[TimelineEntry]:
 
 
 class TimelineRepair:
-    def __init__(
-        self, *, posts: PostStore, graph: FollowGraph, timelines: TimelineStore, sources: Sources
-    ) -> None:
-        # posts and graph are the sources of truth, never a cache: they decide what exists
+    def __init__(self, *, posts: PostStore, graph: FollowGraph, timelines: TimelineStore) -> None:
+        # posts and graph are the sources of truth, never a cache: they decide what exists. A
+        # following list from a cache may be another process's stale copy, and a refill that
+        # trusted it would move the floor past a post it never saw.
         self._posts = posts
         self._graph = graph
         self._timelines = timelines
-        self._sources = sources
 
     async def confirm(self, owner: UserId, entries: Sequence[TimelineEntry]) -> bool:
         """Remove the entries just added to owner's timeline that the truth no longer backs;
@@ -82,7 +81,7 @@ class TimelineRepair:
         for _ in range(MAX_ROUNDS):
             if shortfall is None:
                 return
-            authors = await self._sources.of(owner)
+            authors = await followed_by(self._graph, owner)
             posts = await self._posts.recent_posts(
                 author_ids=authors, before=shortfall.below, limit=shortfall.missing, delivery=Delivery.PUSHED
             )
@@ -97,7 +96,7 @@ class TimelineRepair:
     async def rebuild(self, owner: UserId) -> None:
         """Build owner's timeline afresh from the truth: it missed pushes (the owner was
         inactive) or never existed. Pushes that land meanwhile are kept (rebuild only adds)."""
-        authors = await self._sources.of(owner)
+        authors = await followed_by(self._graph, owner)
         posts = await self._posts.recent_posts(
             author_ids=authors, before=None, limit=self._timelines.cap, delivery=Delivery.PUSHED
         )

@@ -14,12 +14,18 @@ import asyncio
 import inspect
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 from murmur.storage.base import Queue, QueueMessage
 from murmur.storage.bundle import Backends
 
 _STORES = ("users", "posts", "graph", "timelines", "cache", "bus", "queue", "bulk_queue", "ledger")
+
+
+class Checkpoint(Protocol):
+    """What a wrapped store awaits before each call: a Gate here, injected faults in faults.py."""
+
+    async def passing(self, call: str) -> None: ...
 
 
 class Gate:
@@ -77,7 +83,7 @@ class Gate:
 class _Gated:
     """A store whose coroutine methods wait at the gate first; everything else is the store's."""
 
-    def __init__(self, inner: Any, gate: Gate, store: str) -> None:
+    def __init__(self, inner: Any, gate: Checkpoint, store: str) -> None:
         self._inner = inner
         self._gate = gate
         self._store = store
@@ -96,7 +102,7 @@ class _Gated:
         return gated
 
 
-def gated(backends: Backends, gate: Gate) -> Backends:
+def gated(backends: Backends, gate: Checkpoint) -> Backends:
     """The same backends, every store behind the gate (closing still closes the real ones)."""
     values = {f.name: getattr(backends, f.name) for f in fields(backends)}
     for name in _STORES:

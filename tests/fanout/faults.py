@@ -1,0 +1,46 @@
+"""Store calls that fail or stall on purpose, one named call at a time.
+
+`Faults` is a checkpoint for interleaving.gated: every store call of the wrapped backends
+passes it first, so a test says "the next refill raises a throttle" or "the graph write
+waits until I let it go" and the code under test meets the fault where a real store
+would raise it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from murmur.domain import RetryableStoreError
+
+
+class Faults:
+    def __init__(self) -> None:
+        self._failures: dict[str, list[BaseException]] = {}
+        self._holds: dict[str, asyncio.Event] = {}
+        self.calls: Counter[str] = Counter()  # "<store>.<method>" -> how often it was called
+        self.held = asyncio.Event()  # set when a call starts waiting at a hold
+
+    def fail(self, call: str, *, times: int = 1, error: BaseException | None = None) -> None:
+        """The next `times` calls of `call` raise `error` (a throttle by default) before reaching the store."""
+        self._failures.setdefault(call, []).extend(
+            [error or RetryableStoreError(f"injected: {call} throttled")] * times
+        )
+
+    def hold(self, call: str) -> asyncio.Event:
+        """Calls of `call` wait until the returned event is set (a slow store call)."""
+        return self._holds.setdefault(call, asyncio.Event())
+
+    def pending(self, call: str) -> int:
+        """Injected failures of `call` not raised yet."""
+        return len(self._failures.get(call, []))
+
+    async def passing(self, call: str) -> None:
+        self.calls[call] += 1
+        failures = self._failures.get(call)
+        if failures:
+            raise failures.pop(0)
+        release = self._holds.get(call)
+        if release is not None and not release.is_set():
+            self.held.set()
+            await release.wait()

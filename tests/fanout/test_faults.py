@@ -1,0 +1,130 @@
+"""Fan-out under injected faults and with more than one process on the same stores.
+
+Each test scripts one way a review made fan-out lose or corrupt a timeline: a store call
+that fails once, a slow store call, two processes each with a cache of its own. Faults
+come from faults.py, at the store calls the code really makes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from faults import Faults
+from interleaving import gated
+
+from murmur.domain import IdGenerator, Post, RetryableStoreError, UserId
+from murmur.platform import Platform, assemble
+from murmur.settings import Settings, Strategy
+from murmur.storage.factory import open_backends
+from tests.support import make_settings, register
+from workers.drain import drain
+
+
+def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
+    # every push trims to the cap: a removal always leaves the timeline short of it
+    return make_settings(tmp_path, strategy=Strategy.PUSH, timeline_max=3, timeline_trim_every=1, **overrides)
+
+
+@contextlib.asynccontextmanager
+async def platform_with(settings: Settings, faults: Faults, *, node: int = 1) -> AsyncIterator[Platform]:
+    """A platform whose every store call passes `faults` first: one process of its own."""
+    real = await open_backends(settings)
+    try:
+        yield assemble(settings, gated(real, faults), ids=IdGenerator(node))
+    finally:
+        await real.close()
+
+
+async def bodies(platform: Platform, owner: str) -> list[str]:
+    entries = await platform.backends.timelines.timeline(owner=UserId(owner), before=None, limit=10)
+    found = await platform.backends.posts.posts_by_id(ids=[e.post_id for e in entries])
+    return [found[e.post_id].body for e in entries]
+
+
+async def posts_by(platform: Platform, author: str, *names: str) -> list[Post]:
+    return [await platform.feed.create_post(author=UserId(author), body=name) for name in names]
+
+
+async def handle_every_task(platform: Platform) -> list[BaseException]:
+    """Receive what waits on the express lane and handle each task once, as a worker whose
+    attempt may fail; the messages are acknowledged either way (a redelivery is the test's to make)."""
+    queue = platform.backends.queue
+    failures: list[BaseException] = []
+    for message in await queue.receive(max_messages=10, wait_seconds=0):
+        try:
+            await platform.fanout.handle(message.body)
+        except Exception as error:
+            failures.append(error)
+            await platform.fanout.handle(message.body)  # delivered again: the retry
+        await queue.ack(receipts=[message.receipt])
+    return failures
+
+
+async def test_a_delete_whose_refill_failed_once_is_refilled_when_retried(tmp_path: Path) -> None:
+    """Finding 2: the retried task removes nothing, and must still repair the timelines it targets."""
+    faults = Faults()
+    async with platform_with(settings_for(tmp_path), faults) as platform:
+        alice, bob = await register(platform, "alice"), await register(platform, "bob")
+        await platform.feed.follow(viewer=UserId(bob), target=UserId(alice))
+        posts = await posts_by(platform, alice, "p1", "p2", "p3", "p4")
+        await drain(platform)
+        assert await bodies(platform, bob) == ["p4", "p3", "p2"]
+
+        await platform.feed.delete_post(viewer=UserId(alice), post_id=posts[-1].id)
+        faults.fail("timelines.refill")
+        failures = await handle_every_task(platform)
+        assert [type(f) for f in failures] == [RetryableStoreError] and faults.pending(
+            "timelines.refill"
+        ) == 0
+        assert await bodies(platform, bob) == ["p3", "p2", "p1"]
+        assert await bodies(platform, alice) == ["p3", "p2", "p1"]
+
+
+async def test_an_unfollow_whose_refill_failed_once_is_refilled_when_retried(tmp_path: Path) -> None:
+    faults = Faults()
+    async with platform_with(settings_for(tmp_path), faults) as platform:
+        alice, bob, carol = [await register(platform, name) for name in ("alice", "bob", "carol")]
+        for followee in (alice, carol):
+            await platform.feed.follow(viewer=UserId(bob), target=UserId(followee))
+        await posts_by(platform, carol, "c1")
+        await posts_by(platform, alice, "a1", "a2", "a3")
+        await drain(platform)
+        assert await bodies(platform, bob) == ["a3", "a2", "a1"]
+
+        await platform.feed.unfollow(viewer=UserId(bob), target=UserId(alice))
+        faults.fail("timelines.refill")
+        failures = await handle_every_task(platform)
+        assert [type(f) for f in failures] == [RetryableStoreError]
+        assert await bodies(platform, bob) == ["c1"]
+
+
+async def test_a_refill_in_another_process_does_not_trust_its_cached_following_list(tmp_path: Path) -> None:
+    """Finding 3: the API and a worker are two processes on one SQLite file, each with its
+    own in-process cache. A follow made through the API is unknown to the worker's cache; a
+    refill there must read the graph, or it fills the timeline with the wrong posts for good."""
+    settings = settings_for(tmp_path)
+    async with (
+        platform_with(settings, Faults(), node=1) as api,
+        platform_with(settings, Faults(), node=2) as worker,
+    ):
+        alice, bob, viewer = [await register(api, name) for name in ("alice", "bob", "viewer")]
+        await api.feed.follow(viewer=UserId(viewer), target=UserId(alice))
+        await drain(api)
+        a = await posts_by(api, alice, "a1")
+        await posts_by(api, bob, "b1")
+        a += await posts_by(api, alice, "a2", "a3", "a4", "a5")
+        await drain(api)
+        assert await bodies(api, viewer) == ["a5", "a4", "a3"]
+        # the worker refills the viewer's timeline once: a cache would now hold [viewer, alice]
+        await api.feed.delete_post(viewer=UserId(alice), post_id=a[-1].id)
+        await drain(worker)
+        assert await bodies(api, viewer) == ["a4", "a3", "a2"]
+
+        await api.feed.follow(viewer=UserId(viewer), target=UserId(bob))  # b1 is below the floor
+        await drain(api)
+        await api.feed.delete_post(viewer=UserId(alice), post_id=a[-2].id)
+        await drain(worker)
+        assert await bodies(api, viewer) == ["a3", "a2", "b1"]
