@@ -31,6 +31,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, NewType, TypeVar
@@ -43,47 +44,76 @@ EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 SEQUENCE_BITS = 3
 NODE_BITS = 10
 NODES = 1 << NODE_BITS
+_SEQUENCE_MAX = (1 << SEQUENCE_BITS) - 1
 
 
 class IdGenerator:
     """Time-ordered, unique ids: 40 bits of ms, 10 bits of node, 3 of sequence.
 
-    Eight ids a millisecond per node; a burst past that borrows the next
-    millisecond, so ids stay unique and ordered and run a little ahead of the clock.
-    Processes must have different nodes (settings.node_id); stores still refuse a
-    duplicate id (IdTaken) and the caller mints another.
+    Eight ids a millisecond per node, as Snowflake: a burst past that waits for the clock
+    to reach the next millisecond (under 1 ms, spinning: next_id is synchronous and is
+    called on the event loop, which it holds that long at most), so live ids never run
+    ahead of the clock. A new generator issues no live id in the millisecond it started
+    in, so a process restarted with the same node (a StatefulSet ordinal, MURMUR_NODE_ID)
+    cannot reissue an id of its predecessor: those were all minted before it started, as
+    long as the wall clock does not step back across the restart. If the clock steps back
+    within a process, ids continue from the last one issued (unique, a little ahead) until
+    the clock catches up. Processes must have different nodes (settings.node_id); stores
+    still refuse a duplicate id (IdTaken) and the caller mints another.
+
+    Backdated ids (`at`: seeding, data generators) count per millisecond apart from the
+    live ones; a backdated id can meet another process's, which IdTaken covers.
     """
 
-    def __init__(self, node: int) -> None:
+    def __init__(self, node: int, *, clock: Callable[[], float] = time.time) -> None:
         if not 0 <= node < NODES:
             raise ValueError(f"an id node is 0..{NODES - 1}")
         self._node = node
-        self._last_ms = 0
-        self._sequence = 0
+        self._clock = clock
+        # the start millisecond counts as used up: the first live id is in a later one
+        self._last_ms = self._now_ms()
+        self._sequence = _SEQUENCE_MAX
         self._backdated: dict[int, int] = {}
         self._lock = threading.Lock()
 
+    @property
+    def node(self) -> int:
+        return self._node
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000) - EPOCH_MS
+
     def next_id(self, at: datetime | None = None) -> str:
-        ms = int((at.timestamp() if at else time.time()) * 1000) - EPOCH_MS
         with self._lock:
             if at is None:
-                ms = max(ms, self._last_ms)
-                if ms == self._last_ms:
-                    self._sequence += 1
-                    if self._sequence >= 1 << SEQUENCE_BITS:
-                        ms += 1  # borrow the next millisecond; never reuse an id
-                        self._sequence = 0
-                else:
-                    self._sequence = 0
-                self._last_ms = ms
-                sequence = self._sequence
+                ms, sequence = self._next_live()
             else:
-                # backdated ids (seeding, data generators): count per millisecond, and move
-                # to the next millisecond when one is full, as the live path does
-                while (sequence := self._backdated.get(ms, 0)) >= 1 << SEQUENCE_BITS:
+                ms = int(at.timestamp() * 1000) - EPOCH_MS
+                # backdated ids: count per millisecond, and move to the next millisecond
+                # when one is full
+                while (sequence := self._backdated.get(ms, 0)) > _SEQUENCE_MAX:
                     ms += 1
                 self._backdated[ms] = sequence + 1
         return str((ms << (NODE_BITS + SEQUENCE_BITS)) | (self._node << SEQUENCE_BITS) | sequence)
+
+    def _next_live(self) -> tuple[int, int]:
+        ms = self._now_ms()
+        if ms > self._last_ms:
+            self._last_ms, self._sequence = ms, 0
+        elif self._sequence < _SEQUENCE_MAX:
+            self._sequence += 1
+        elif ms == self._last_ms:
+            # this millisecond is used up: wait (< 1 ms) for the clock to reach the next
+            while (ms := self._now_ms()) == self._last_ms:
+                time.sleep(0)  # let other threads run meanwhile
+            if ms > self._last_ms:
+                self._last_ms, self._sequence = ms, 0
+            else:  # the clock stepped back while waiting
+                self._last_ms, self._sequence = self._last_ms + 1, 0
+        else:
+            # the clock stepped back: continue after the last id issued, never reuse one
+            self._last_ms, self._sequence = self._last_ms + 1, 0
+        return self._last_ms, self._sequence
 
 
 def id_time(any_id: str) -> datetime:
