@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from importlib.metadata import version
 from pathlib import Path
@@ -14,7 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from api.settings_errors import describe, variable
-from murmur.settings import Settings, Strategy
+from murmur.settings import Settings, Strategy, unknown_variables
 
 app = typer.Typer(
     help="Murmur: social timelines over GraphQL.",
@@ -61,7 +62,10 @@ def _main(
 
 def build_settings(*, _model: type[Settings] = Settings, **overrides: Any) -> Settings:
     """Environment first, then the options given on the command line. A mistake is one line
-    per setting on stderr and exit code 2, as for a bad command-line flag."""
+    per setting on stderr and exit code 2, as for a bad command-line flag. A MURMUR_*
+    variable that nothing reads (a misspelling) is one line on stderr, and no error."""
+    for line in unknown_variables(os.environ, _model):
+        typer.echo(f"murmur: {line}", err=True)
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
         return _model(**given)
@@ -107,7 +111,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from api.server import uvicorn_config
+    from api.server import unavailable_ports, uvicorn_config
 
     _logging()
     api: dict[str, Any] = {
@@ -120,6 +124,12 @@ def serve(
         seed={"enabled": False} if no_seed else None,
         workers={"in_process": workers} if workers is not None else None,
     )
+    # before anything starts (workers, seeding, the data dir): a second `make run` stops here
+    busy = unavailable_ports(settings)
+    for line in busy:
+        typer.echo(f"murmur: {line}", err=True)
+    if busy:
+        raise typer.Exit(1)
     require_stores(settings)
     server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises a Ctrl-C once stopped

@@ -37,7 +37,9 @@ every header_timeout_seconds, not two per request.
 from __future__ import annotations
 
 import asyncio
+import errno
 import math
+import socket
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -270,3 +272,45 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **overrides: Any) -> uvicor
         "access_log": False,
     }
     return uvicorn.Config(app, **{**options, **overrides})
+
+
+def unavailable_ports(settings: Settings) -> list[str]:
+    """One line per address `murmur serve` would listen on and cannot (another process holds
+    it), checked before anything starts: uvicorn finds out only after the app's start-up,
+    the workers and the seeding have begun. Each address is bound and closed again as
+    uvicorn will bind it (SO_REUSEADDR, every address the host name resolves to)."""
+    wanted = [("API", "--port N", "MURMUR_API__PORT", settings.api.host, settings.api.port)]
+    if settings.metrics_port is not None and settings.metrics_port != settings.api.port:
+        wanted.append(
+            ("metrics", "", "MURMUR_API__METRICS_PORT", settings.api.metrics_host, settings.metrics_port)
+        )
+    lines = []
+    for role, option, variable, host, port in wanted:
+        problem = _bind_problem(host, port)
+        if problem is None:
+            continue
+        how = f'--port N (`make run RUN_ARGS="--port N"`) or {variable}=N' if option else f"{variable}=N"
+        lines.append(
+            f"cannot serve the {role} on {host}:{port}: {problem}; is another Murmur running? "
+            f"Stop it, or pick another port with {how}"
+        )
+    return lines
+
+
+def _bind_problem(host: str, port: int) -> str | None:
+    if port == 0:
+        return None  # any free port
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return f"cannot resolve {host!r} ({exc})"
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return "the port is in use"
+                return exc.strerror or str(exc)
+    return None

@@ -5,6 +5,7 @@ Built once in main()/create_app() and passed down, never read at import time.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
@@ -407,3 +408,41 @@ def node_id_of(environ: Mapping[str, str], pid: int) -> int:
     else:
         seed = f"{environ.get('HOSTNAME', '')}/{pid}"
     return int.from_bytes(hashlib.blake2b(seed.encode(), digest_size=4).digest(), "big") % NODES
+
+
+# MURMUR_* variables read elsewhere than Settings: the load generator's (MURMUR_LOAD_*),
+# the operator's, the benchmarks' and the tests'
+OTHER_VARIABLES = frozenset({"MURMUR_OPERATOR_PEERING", "MURMUR_REFERENCE_DIR"})
+OTHER_PREFIXES = ("MURMUR_LOAD_", "MURMUR_TEST_")
+
+
+def setting_variables(model: type[BaseModel] = Settings, prefix: str = "MURMUR_") -> set[str]:
+    """Every variable that sets something in `model`: each field, and each field of its
+    nested groups (`MURMUR_API` takes the whole group as JSON, `MURMUR_API__PORT` one field)."""
+    names = set()
+    for name, field in model.model_fields.items():
+        variable = prefix + name.upper()
+        names.add(variable)
+        for kind in (field.annotation, *getattr(field.annotation, "__args__", ())):
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                names |= setting_variables(kind, variable + "__")
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str], model: type[BaseModel] = Settings) -> list[str]:
+    """One line per MURMUR_* variable that nothing reads (a misspelling is otherwise
+    silently ignored), with the closest known name when there is one."""
+    known = setting_variables(model)
+    suffixes = [name.removeprefix("MURMUR_") for name in sorted(known)]
+    lines = []
+    for name in sorted(environ):
+        upper = name.upper()  # pydantic-settings matches names case-insensitively
+        if not upper.startswith("MURMUR_") or upper in known or upper in OTHER_VARIABLES:
+            continue
+        if upper.startswith(OTHER_PREFIXES):
+            continue
+        # compared without the prefix, which every name shares
+        close = difflib.get_close_matches(upper.removeprefix("MURMUR_"), suffixes, n=1, cutoff=0.7)
+        hint = f"; did you mean MURMUR_{close[0]}?" if close else ""
+        lines.append(f"unknown setting {name}{hint}")
+    return lines
