@@ -5,12 +5,20 @@ and deletes in the same atomic write as the change, follow changes just before t
 graph changes (the task reconciles with the graph when it runs, so a task for a change
 that never happened changes nothing). The task is published at once and, if that
 fails or the process dies first, by the outbox relay, which claims its rows so relays
-in many processes never publish one twice at the same time; the queue drops a second
-copy of a message still waiting (its dedup key is the outbox id).
+in many processes never publish one twice at the same time.
+
+A follow's task must not run before its graph write lands, or it reconciles with the
+old graph and does nothing. So its row is saved held from relays for longer than a
+graph write may take (the write is abandoned after GRAPH_WRITE_SECONDS); the API
+publishes it itself once the write is done, and a relay only after the hold (the API
+died). The API's send and a relay's carry different dedup keys: SQS FIFO remembers a
+key for 5 minutes even after its message is handled, and would drop the API's send
+if an early relayed copy had used the same key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -44,6 +52,9 @@ from murmur.text import TextField, clean_text
 
 log = logging.getLogger(__name__)
 
+# a graph write is abandoned after this; a follow's outbox row is held from relays far longer
+GRAPH_WRITE_SECONDS = 30.0
+FOLLOW_HELD_SECONDS = 4 * GRAPH_WRITE_SECONDS
 ID_ATTEMPTS = 3  # a new id clashes only if two processes share a node; a fresh id settles it
 RELAY_LEASE_SECONDS = 30.0  # a relay that dies holding rows frees them after this
 ACTIVITY_EVERY_SECONDS = 600.0  # a reader's activity is written at most this often per process
@@ -56,6 +67,11 @@ class TimelinePage:
     # position of the first post in the whole timeline, so later pages respect the cap
     start: int
     has_next: bool
+
+
+def relayed_key(outbox_id: str) -> str:
+    """A relay's dedup key for an outbox message: never the one the API's own send used."""
+    return f"{outbox_id}:relayed"
 
 
 class Feed:
@@ -136,11 +152,12 @@ class Feed:
     async def _change_following(self, viewer: UserId, target: UserId, *, follow: bool) -> None:
         await self._check_target(viewer, target)
         outbox = OutboxMessage(id=f"follow:{uuid.uuid4().hex}", body=codec.follow_changed(viewer, target))
-        await self._b.posts.save_outbox(message=outbox)
-        if follow:
-            await self._b.graph.follow(follower=viewer, followee=target)
-        else:
-            await self._b.graph.unfollow(follower=viewer, followee=target)
+        await self._b.posts.save_outbox(message=outbox, held_seconds=FOLLOW_HELD_SECONDS)
+        async with asyncio.timeout(GRAPH_WRITE_SECONDS):
+            if follow:
+                await self._b.graph.follow(follower=viewer, followee=target)
+            else:
+                await self._b.graph.unfollow(follower=viewer, followee=target)
         await self._sources.following_changed(viewer)  # this viewer's next read sees the change
         await self._publish(outbox)
 
@@ -171,7 +188,9 @@ class Feed:
             older_than_seconds=older_than_seconds, limit=limit, lease_seconds=RELAY_LEASE_SECONDS
         )
         if claimed:
-            await self._b.queue.send(messages=[Outgoing(m.body, dedup_key=m.id) for m in claimed])
+            await self._b.queue.send(
+                messages=[Outgoing(m.body, dedup_key=relayed_key(m.id)) for m in claimed]
+            )
             await self._b.posts.outbox_published(ids=[message.id for message in claimed])
             OUTBOX_RELAYED.inc(len(claimed))
         return len(claimed)

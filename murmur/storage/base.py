@@ -138,8 +138,10 @@ class PostStore(Protocol):
         """Delete the post and save the outbox message atomically; None (and no message) if
         it was not there."""
 
-    async def save_outbox(self, *, message: OutboxMessage) -> None:
-        """Save an outbox message on its own (a follow change, saved before the graph changes)."""
+    async def save_outbox(self, *, message: OutboxMessage, held_seconds: float = 0.0) -> None:
+        """Save an outbox message on its own (a follow change, saved before the graph changes),
+        held from relays for `held_seconds` as if a relay had claimed it: the saver publishes
+        it once the change it announces is made, and relays only after the hold."""
 
     async def import_posts(self, *, posts: Sequence[Post]) -> None:
         """Bulk load posts whose fan-out is already done, in one round trip, with no outbox

@@ -197,8 +197,8 @@ class CachedPostStore:
     async def count_posts(self) -> int:
         return await self._inner.count_posts()
 
-    async def save_outbox(self, *, message: OutboxMessage) -> None:
-        await self._inner.save_outbox(message=message)
+    async def save_outbox(self, *, message: OutboxMessage, held_seconds: float = 0.0) -> None:
+        await self._inner.save_outbox(message=message, held_seconds=held_seconds)
 
     async def pulled_authors(self, *, author_ids: Sequence[UserId]) -> set[UserId]:
         return await self._inner.pulled_authors(author_ids=author_ids)

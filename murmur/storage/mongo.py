@@ -399,10 +399,12 @@ def _post(doc: Document) -> Post:
     )
 
 
-def _outbox_document(message: OutboxMessage) -> Document:
+def _outbox_document(message: OutboxMessage, held_seconds: float = 0.0) -> Document:
     # saved_at and claimed_until are this process's clock in float seconds, as claim_outbox
     # compares them; 0 means no relay holds it
-    return {"_id": message.id, "body": message.body, "saved_at": time.time(), "claimed_until": 0.0}
+    now = time.time()
+    held = now + held_seconds if held_seconds > 0 else 0.0
+    return {"_id": message.id, "body": message.body, "saved_at": now, "claimed_until": held}
 
 
 def _claimable(now: float) -> Document:
@@ -463,8 +465,8 @@ class MongoPostStore:
         deleted = await self._db.transaction(delete)
         return _post(deleted) if deleted is not None else None
 
-    async def save_outbox(self, *, message: OutboxMessage) -> None:
-        await self._outbox.insert_one(_outbox_document(message))
+    async def save_outbox(self, *, message: OutboxMessage, held_seconds: float = 0.0) -> None:
+        await self._outbox.insert_one(_outbox_document(message, held_seconds))
 
     async def posts_by_id(self, *, ids: Sequence[PostId]) -> dict[PostId, Post]:
         keys = known_ids(ids)

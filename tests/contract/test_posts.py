@@ -142,6 +142,20 @@ async def test_an_outbox_message_saved_on_its_own_is_pending(post_store: PostSto
     assert await pending(post_store) == []
 
 
+async def test_a_message_saved_held_waits_for_its_saver_not_for_relays(post_store: PostStore) -> None:
+    """A follow's task is held while its graph write may still be in flight: relays leave
+    it alone for the hold, and the saver publishes it (or a relay does, after the hold)."""
+    held = OutboxMessage(id="follow:held", body=b"follow task")
+    free = OutboxMessage(id="follow:free", body=b"another follow task")
+    await post_store.save_outbox(message=held, held_seconds=30)
+    await post_store.save_outbox(message=free)
+
+    assert await post_store.claim_outbox(older_than_seconds=0, limit=10, lease_seconds=30) == [free]
+    await post_store.outbox_published(ids=[held.id])  # the saver published it
+    await post_store.outbox_published(ids=[free.id])
+    assert await pending(post_store) == []
+
+
 async def test_pulled_authors_are_those_with_a_pulled_post(post_store: PostStore) -> None:
     pulled, pushed, silent = author(), author(), author()
     for who, delivery in ((pulled, Delivery.PUSHED), (pulled, Delivery.PULLED), (pushed, Delivery.PUSHED)):

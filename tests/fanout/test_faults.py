@@ -7,11 +7,13 @@ come from faults.py, at the store calls the code really makes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from faults import Faults
 from interleaving import gated
 
@@ -128,3 +130,31 @@ async def test_a_refill_in_another_process_does_not_trust_its_cached_following_l
         await api.feed.delete_post(viewer=UserId(alice), post_id=a[-2].id)
         await drain(worker)
         assert await bodies(api, viewer) == ["a3", "a2", "b1"]
+
+
+@pytest.mark.parametrize("follow", [True, False], ids=["follow", "unfollow"])
+async def test_a_graph_write_slower_than_the_outbox_grace_is_not_announced_early(
+    tmp_path: Path, follow: bool
+) -> None:
+    """Finding 1: while the graph write stalls, relays run and workers drain; the task that
+    runs must see the new graph. The queue keeps dedup keys for SQS FIFO's 5 minutes, so a
+    copy relayed early and handled would make the queue drop the API's own send."""
+    faults = Faults()
+    async with platform_with(settings_for(tmp_path), faults) as platform:
+        alice, bob = await register(platform, "alice"), await register(platform, "bob")
+        if not follow:
+            await platform.feed.follow(viewer=UserId(bob), target=UserId(alice))
+        await posts_by(platform, alice, "a1", "a2", "a3")
+        await drain(platform)
+
+        change = platform.feed.follow if follow else platform.feed.unfollow
+        release = faults.hold("graph.follow" if follow else "graph.unfollow")
+        changing = asyncio.create_task(change(viewer=UserId(bob), target=UserId(alice)))
+        await faults.held.wait()
+        relayed = await platform.feed.relay_outbox(older_than_seconds=0)  # the grace has passed
+        await drain(platform)
+        release.set()
+        await changing
+        await drain(platform)
+        assert await bodies(platform, bob) == (["a3", "a2", "a1"] if follow else [])
+        assert relayed == 0, "a relay published the task of a change still being made"

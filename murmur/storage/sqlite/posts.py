@@ -67,9 +67,11 @@ def _post(row: Row) -> Post:
     )
 
 
-async def _save_outbox(tx: Session, message: OutboxMessage) -> None:
+async def _save_outbox(tx: Session, message: OutboxMessage, held_seconds: float = 0.0) -> None:
+    now = time.time()
     await tx.execute(
-        "INSERT INTO outbox (id, body, saved_at) VALUES (?, ?, ?)", (message.id, message.body, time.time())
+        "INSERT INTO outbox (id, body, saved_at, claimed_until) VALUES (?, ?, ?, ?)",
+        (message.id, message.body, now, now + held_seconds if held_seconds > 0 else 0.0),
     )
 
 
@@ -121,9 +123,9 @@ class SqlitePostStore:
             await _save_outbox(tx, outbox)
         return _post(row)
 
-    async def save_outbox(self, *, message: OutboxMessage) -> None:
+    async def save_outbox(self, *, message: OutboxMessage, held_seconds: float = 0.0) -> None:
         async with self._db.write() as tx:
-            await _save_outbox(tx, message)
+            await _save_outbox(tx, message, held_seconds)
 
     async def posts_by_id(self, *, ids: Sequence[PostId]) -> dict[PostId, Post]:
         rows = await self._db.fetchall(
