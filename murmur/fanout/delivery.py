@@ -35,6 +35,9 @@ _OPERATION_NAMES = {ADD: "add", REMOVE: "remove"}
 _EVENTS = {ADD: pb.TimelineEvent.KIND_ADDED, REMOVE: pb.TimelineEvent.KIND_REMOVED}
 
 
+NO_FOLLOWERS = ""  # the one span of a fan-out to nobody but the author
+
+
 def task_name(post_id: str, operation: pb.ChunkOperation) -> str:
     """The fan-out's name in the ledger, and the stem of its chunks' dedup keys."""
     return f"{post_id}:{_OPERATION_NAMES[operation]}"
@@ -103,11 +106,20 @@ class FanoutHandler:
             return
         await self._apply([author], operation, post_id, author)
         spans = await self._b.graph.follower_spans(user_id=author, size=self._page_size)
-        if len(spans) <= 1:
-            await self._chunk(operation, post_id, author, index=0, count=1, span=spans[0] if spans else None)
-            return
         task = task_name(post_id, operation)
-        plan = await self._b.ledger.plan(task=task, spans=spans)
+        # One span is handled in place, and recorded by its finish (one ledger write), unless
+        # a plan is recorded already: a plan delivered again follows the recorded one,
+        # whatever became of the followers meanwhile, so exactly one finish completes it.
+        plan = await self._b.ledger.recorded(task=task) if len(spans) <= 1 else None
+        if plan is None and len(spans) <= 1:
+            first = spans[0] if spans else NO_FOLLOWERS
+            await self._chunk(operation, post_id, author, index=0, count=1, span=first, record=[first])
+            return
+        if plan is None:
+            plan = await self._b.ledger.plan(task=task, spans=spans)
+        if len(plan) == 1:
+            await self._chunk(operation, post_id, author, index=0, count=1, span=plan[0])
+            return
         done = await self._b.ledger.done(task=task)
         await self._b.bulk_queue.send(
             messages=[
@@ -129,15 +141,17 @@ class FanoutHandler:
         index: int,
         count: int,
         span: str | None,
+        record: Sequence[str] | None = None,
     ) -> None:
+        """record: the plan to record with the finish (no plan was recorded: nothing is done)."""
         task = task_name(post_id, operation)
-        if index in await self._b.ledger.done(task=task):
+        if record is None and await self._b.ledger.is_done(task=task, chunk=index):
             return  # a redelivered chunk whose work is done
         started = time.monotonic()
-        await self._apply_span(operation, post_id, author, span)
-        finished = await self._b.ledger.finish(task=task, chunk=index)
+        await self._apply_span(operation, post_id, author, span or None)
+        completed = await self._b.ledger.finish(task=task, chunk=index, spans=record)
         CHUNK_SECONDS.observe(time.monotonic() - started)
-        if finished == count:  # the ledger counts each chunk once, so one worker sees this
+        if completed:  # the ledger counts each chunk once against the recorded plan: one worker
             await self._announce(operation, post_id, author)
 
     async def _apply_span(

@@ -336,15 +336,28 @@ class Queue(Protocol):
 
 class FanoutLedger(Protocol):
     """The progress of planned fan-outs: each one's chunk plan, recorded once, and which of
-    its chunks are done. Tasks are named by the caller ("<post id>:add")."""
+    its chunks are done. Tasks are named by the caller ("<post id>:add").
+
+    The recorded plan is the only source of a task's chunk count: whichever planner runs,
+    however the follower set changed in between, exactly one `finish` answers True. Each
+    call costs one lookup or one write of its own task and chunk, whatever the plan's size,
+    except `done`, which reads them all (the planner's resend, once per plan). Finished
+    tasks are kept a week (so a redelivered plan finds its work done), then dropped."""
 
     async def plan(self, *, task: str, spans: Sequence[str]) -> list[str]:
         """Record these spans as the task's plan unless a plan is recorded already; return the
         recorded plan either way, so a planner that runs twice sends the same chunks."""
 
-    async def finish(self, *, task: str, chunk: int) -> int | None:
-        """Mark chunk (an index into the plan) done; how many of the task's chunks are done
-        now, or None if this one was done already."""
+    async def recorded(self, *, task: str) -> list[str] | None:
+        """The task's recorded plan, or None if none is."""
+
+    async def is_done(self, *, task: str, chunk: int) -> bool:
+        """Whether this chunk (an index into the plan) is done."""
+
+    async def finish(self, *, task: str, chunk: int, spans: Sequence[str] | None = None) -> bool:
+        """Mark the chunk done, counting it once however many workers race; True for the one
+        call that makes every chunk of the recorded plan done. With spans, they are recorded
+        as the plan first unless one is (a fan-out handled in place, in one write)."""
 
     async def done(self, *, task: str) -> set[int]:
         """The task's chunks that are done."""

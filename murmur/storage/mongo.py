@@ -568,10 +568,13 @@ def _now() -> datetime:
 @counted("ledger")
 @_translating_driver_errors
 class MongoFanoutLedger:
-    """One document per fan-out: {_id: task, spans, done: [chunk], done_count, planned_at}.
+    """One document per fan-out: {_id: task, spans, chunks, done: [chunk], done_count,
+    planned_at}.
 
-    done_count mirrors len(done), so finish answers the count without sending the whole
-    list back on every chunk. A TTL index on planned_at drops the document after a week.
+    chunks is len(spans), done_count mirrors len(done): a chunk's lookup asks the server
+    whether its index is in `done` and gets back the id alone, and finish gets back the two
+    counts, so no call sends the done list either way. A TTL index on planned_at drops the
+    document after a week.
     """
 
     def __init__(self, *, db: MongoDatabase) -> None:
@@ -580,7 +583,14 @@ class MongoFanoutLedger:
     async def plan(self, *, task: str, spans: Sequence[str]) -> list[str]:
         try:
             await self._plans.insert_one(
-                {"_id": task, "spans": list(spans), "done": [], "done_count": 0, "planned_at": _now()}
+                {
+                    "_id": task,
+                    "spans": list(spans),
+                    "chunks": len(spans),
+                    "done": [],
+                    "done_count": 0,
+                    "planned_at": _now(),
+                }
             )
             return list(spans)
         except DuplicateKeyError:
@@ -589,7 +599,7 @@ class MongoFanoutLedger:
         # spans, and then these become the plan unless another planner's are set first.
         recorded = await self._plans.find_one_and_update(
             {"_id": task, "spans": {"$exists": False}},
-            {"$set": {"spans": list(spans)}},
+            {"$set": {"spans": list(spans), "chunks": len(spans)}},
             {"spans": True},
             return_document=ReturnDocument.AFTER,
         ) or await self._plans.find_one({"_id": task}, {"spans": True})
@@ -597,36 +607,47 @@ class MongoFanoutLedger:
             raise PermanentStoreError(f"the fan-out plan of {task} vanished while it was read")
         return [str(span) for span in recorded["spans"]]
 
-    async def finish(self, *, task: str, chunk: int) -> int | None:
+    async def recorded(self, *, task: str) -> list[str] | None:
+        doc = await self._plans.find_one({"_id": task}, {"spans": True})
+        return [str(span) for span in doc["spans"]] if doc and "spans" in doc else None
+
+    async def is_done(self, *, task: str, chunk: int) -> bool:
+        return await self._plans.find_one({"_id": task, "done": chunk}, {"_id": True}) is not None
+
+    async def finish(self, *, task: str, chunk: int, spans: Sequence[str] | None = None) -> bool:
         # When the chunk is done already, the filter matches nothing and the upsert's insert
         # fails on _id. It fails the same way when another finish created the task's document
-        # a moment ago (a task with no plan yet): a second try tells the two apart, as the
-        # document exists by then.
+        # a moment ago: a second try tells the two apart, as the document exists by then.
         try:
-            return await self._add_chunk(task, chunk)
+            counts = await self._add_chunk(task, chunk, spans)
         except DuplicateKeyError:
-            pass
-        try:
-            return await self._add_chunk(task, chunk)
-        except DuplicateKeyError:
-            return None
+            try:
+                counts = await self._add_chunk(task, chunk, spans)
+            except DuplicateKeyError:
+                return False
+        if "chunks" not in counts:
+            if "spans" not in counts:
+                return False  # no plan yet: the finish that completes it comes after one
+            counts["chunks"] = len(counts["spans"])  # a document planned before chunks was kept
+        return int(counts["done_count"]) == int(counts["chunks"])
 
-    async def _add_chunk(self, task: str, chunk: int) -> int:
+    async def _add_chunk(self, task: str, chunk: int, spans: Sequence[str] | None) -> dict[str, Any]:
         # matches only while the chunk is absent, and one document's update is atomic: of
         # workers racing on one chunk, exactly one adds it
+        on_insert: dict[str, Any] = {"planned_at": _now()}  # so the TTL applies with no plan too
+        if spans is not None:
+            on_insert |= {"spans": list(spans), "chunks": len(spans)}
         after = await self._plans.find_one_and_update(
             {"_id": task, "done": {"$ne": chunk}},
-            {
-                "$push": {"done": chunk},
-                "$inc": {"done_count": 1},
-                "$setOnInsert": {"planned_at": _now()},  # so the TTL applies with no plan too
-            },
-            {"done_count": True},
+            {"$push": {"done": chunk}, "$inc": {"done_count": 1}, "$setOnInsert": on_insert},
+            {"done_count": True, "chunks": True},
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
         assert after is not None  # an upsert returning the document AFTER always has one
-        return int(after["done_count"])
+        if "chunks" not in after:
+            after = {**after, **(await self._plans.find_one({"_id": task}, {"spans": True}) or {})}
+        return dict(after)
 
     async def done(self, *, task: str) -> set[int]:
         doc = await self._plans.find_one({"_id": task}, {"done": True})
