@@ -286,6 +286,11 @@ class Cache(Protocol):
     async def add_many(self, *, items: Mapping[str, bytes], ttl_seconds: int) -> None:
         """Set only the keys that hold nothing (a load must not overwrite a tombstone)."""
 
+    async def replace_many(self, *, items: Mapping[str, tuple[bytes, bytes]], ttl_seconds: int) -> None:
+        """Set each key to its new value only where it still holds the expected one, atomically
+        per key ({key: (expected, new)}): a load stores what it read only while the lease it
+        took before reading is still there, so a change, a tombstone or an eviction wins."""
+
     async def delete(self, *, keys: Sequence[str]) -> None: ...
 
 

@@ -1,14 +1,20 @@
 """Read-through caching of users and posts, in front of any UserStore and PostStore.
 
-A load stores what it read only where the cache holds nothing (add_many), and a change
-writes over the entry: a new profile replaces the old, a deleted post leaves a
-tombstone. So a slow load that read the post before it was deleted cannot bring it back
-afterwards, whatever the timing. A miss always falls through to the store, so flushing
-the cache changes no answer.
+A load takes a lease on each key it misses before it reads the store (a marker set only
+where the key holds nothing), and stores what it read only where its lease is still
+there (replace_many, as memcache's leases do). A change writes over the entry: a new
+profile replaces the old, a deleted post leaves a tombstone, and either replaces the
+lease. So a slow load that read the post before it was deleted cannot bring it back
+afterwards, whatever the timing, and neither can an eviction of the tombstone: an
+evicted lease or tombstone is not the lease the load holds. A delete writes its
+tombstone before the store delete (a crash between them cannot leave the post served)
+and again after it (a tombstone evicted meanwhile). A miss always falls through to the
+store, so flushing the cache changes no answer.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -20,6 +26,8 @@ from murmur.storage.base import Cache, OutboxMessage, PostStore, UserStore
 
 TTL_SECONDS = 3600
 TOMBSTONE = b"\x00"  # a deleted post: no encoded value starts with a zero byte
+LEASE = b"\x01"  # the start of a load's lease: no encoded value starts with it either
+LEASE_TTL_SECONDS = 30  # longer than a load takes; a lease left by a crashed load expires
 
 
 K = TypeVar("K", bound=str)
@@ -47,17 +55,23 @@ async def _read_through(
     encode: Callable[[V], bytes],
     decode: Callable[[bytes], V],
 ) -> dict[K, V]:
-    """Answer from the cache what it holds, load the rest and remember it."""
+    """Answer from the cache what it holds, load the rest and remember it under a lease."""
     wanted = {key(i): i for i in ids}
     found = await cache.get_many(keys=list(wanted))
-    values = {wanted[k]: decode(data) for k, data in found.items() if data != TOMBSTONE}
+    values = {
+        wanted[k]: decode(data) for k, data in found.items() if data != TOMBSTONE and data[:1] != LEASE
+    }
     gone = {wanted[k] for k, data in found.items() if data == TOMBSTONE}
     missing = [i for i in ids if i not in values and i not in gone]
     if missing:
+        lease = LEASE + secrets.token_bytes(8)
+        # another load's lease already there: that load stores, this one only answers
+        await cache.add_many(items={key(i): lease for i in missing}, ttl_seconds=LEASE_TTL_SECONDS)
         loaded = await load(missing)
         if loaded:
-            await cache.add_many(
-                items={key(i): encode(value) for i, value in loaded.items()}, ttl_seconds=TTL_SECONDS
+            await cache.replace_many(
+                items={key(i): (lease, encode(value)) for i, value in loaded.items()},
+                ttl_seconds=TTL_SECONDS,
             )
         values.update(loaded)
     return values
@@ -116,22 +130,28 @@ class CachedUserStore:
         return user
 
     async def token_version(self, *, user_id: UserId) -> int | None:
-        """Read on every authenticated operation, so cached; a revocation writes the new
-        version into the cache after the store (a reader racing it adds only if absent)."""
-        key = _token_version_key(user_id)
-        found = (await self._cache.get_many(keys=[key])).get(key)
-        if found is not None:
-            return int(found)
-        version = await self._inner.token_version(user_id=user_id)
-        if version is not None:
-            await self._cache.add_many(items={key: str(version).encode()}, ttl_seconds=TTL_SECONDS)
-        return version
+        """Read on every authenticated operation, so cached, under a lease like every load."""
+
+        async def load(missing: list[UserId]) -> dict[UserId, int]:
+            version = await self._inner.token_version(user_id=user_id)
+            return {} if version is None else {user_id: version}
+
+        found = await _read_through(
+            self._cache,
+            [user_id],
+            key=_token_version_key,
+            load=load,
+            encode=lambda version: str(version).encode(),
+            decode=int,
+        )
+        return found.get(user_id)
 
     async def revoke_tokens(self, *, user_id: UserId) -> int:
+        key = _token_version_key(user_id)
+        # dropped first: a crash after the store's revocation leaves no old version cached
+        await self._cache.delete(keys=[key])
         version = await self._inner.revoke_tokens(user_id=user_id)
-        await self._cache.set_many(
-            items={_token_version_key(user_id): str(version).encode()}, ttl_seconds=TTL_SECONDS
-        )
+        await self._cache.set_many(items={key: str(version).encode()}, ttl_seconds=TTL_SECONDS)
         return version
 
     # the rest goes straight to the store
@@ -171,8 +191,14 @@ class CachedPostStore:
         )
 
     async def delete_post(self, *, post_id: PostId, outbox: OutboxMessage) -> Post | None:
-        deleted = await self._inner.delete_post(post_id=post_id, outbox=outbox)
-        await self._cache.set_many(items={_post_key(post_id): TOMBSTONE}, ttl_seconds=TTL_SECONDS)
+        tombstone = {_post_key(post_id): TOMBSTONE}
+        await self._cache.set_many(items=tombstone, ttl_seconds=TTL_SECONDS)
+        try:
+            deleted = await self._inner.delete_post(post_id=post_id, outbox=outbox)
+        except BaseException:
+            await self._cache.delete(keys=list(tombstone))  # maybe not deleted: load it again
+            raise
+        await self._cache.set_many(items=tombstone, ttl_seconds=TTL_SECONDS)
         return deleted
 
     # the rest goes straight to the store

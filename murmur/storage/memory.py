@@ -25,6 +25,9 @@ class NoCache:
     async def add_many(self, *, items: Mapping[str, bytes], ttl_seconds: int) -> None:
         return None
 
+    async def replace_many(self, *, items: Mapping[str, tuple[bytes, bytes]], ttl_seconds: int) -> None:
+        return None
+
     async def delete(self, *, keys: Sequence[str]) -> None:
         return None
 
@@ -83,6 +86,15 @@ class MemoryCache:
         now = self._clock()
         absent = {k: v for k, v in items.items() if k not in self._entries or self._entries[k][0] <= now}
         await self.set_many(items=absent, ttl_seconds=ttl_seconds)
+
+    async def replace_many(self, *, items: Mapping[str, tuple[bytes, bytes]], ttl_seconds: int) -> None:
+        now = self._clock()
+        still = {}
+        for key, (expected, new) in items.items():
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] > now and entry[1] == expected:
+                still[key] = new
+        await self.set_many(items=still, ttl_seconds=ttl_seconds)
 
     async def delete(self, *, keys: Sequence[str]) -> None:
         for key in keys:

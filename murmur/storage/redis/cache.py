@@ -9,6 +9,18 @@ from murmur.storage.redis.connection import NO_ANSWER, RedisConnection
 
 STORE = "cache"
 
+# KEYS: the keys; ARGV: the TTL, then each key's expected value and new value
+_REPLACE = """
+local stored = 0
+for i, key in ipairs(KEYS) do
+    if redis.call('GET', key) == ARGV[2 * i] then
+        redis.call('SET', key, ARGV[2 * i + 1], 'EX', ARGV[1])
+        stored = stored + 1
+    end
+end
+return stored
+"""
+
 
 @counted(STORE)
 class RedisCache:
@@ -16,6 +28,7 @@ class RedisCache:
 
     def __init__(self, *, conn: RedisConnection) -> None:
         self._conn = conn
+        self._replace = conn.client.register_script(_REPLACE)
 
     async def get_many(self, *, keys: Sequence[str]) -> dict[str, bytes]:
         if not keys:
@@ -51,6 +64,18 @@ class RedisCache:
             pipe.set(self._conn.key(key), value, ex=ttl_seconds, nx=True)
         # a failed add stores nothing: nothing stale is left, so nothing is owed
         await self._conn.call(pipe.execute, store=STORE, operation="add_many")
+
+    async def replace_many(self, *, items: Mapping[str, tuple[bytes, bytes]], ttl_seconds: int) -> None:
+        if ttl_seconds <= 0 or not items:
+            return
+        args: list[bytes | int] = [ttl_seconds]
+        for expected, new in items.values():
+            args += [expected, new]
+        keys = [self._conn.key(k) for k in items]
+        # one script, so each compare-and-set is atomic; unanswered, a value set is still fresh
+        await self._conn.call(
+            lambda: self._replace(keys=keys, args=args), store=STORE, operation="replace_many"
+        )
 
     async def delete(self, *, keys: Sequence[str]) -> None:
         await self._conn.forget([self._conn.key(k) for k in keys], store=STORE, operation="delete")
