@@ -4,6 +4,12 @@ Written straight to the stores (one shared password hash, follows without
 queue tasks, outbox messages marked published) and then every materialised
 timeline is rebuilt once, which is much faster than replaying each write
 through fan-out and ends in the same state.
+
+The demo user is written last, after the timelines: it is the mark of a finished seed.
+A seed interrupted part-way (Ctrl-C, a crash) finishes on the next start: the store holds
+the seed's first user but no demo user, and the plan is made again exactly as it was (the
+same random draws, the same time anchor and id node, read back from that first user), so
+the writes skip what is there and add only what is missing.
 """
 
 from __future__ import annotations
@@ -17,7 +23,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from murmur.auth import Passwords
-from murmur.domain import IdTaken, Post, PostId, StoreError, User, UserId, UsernameTaken
+from murmur.domain import (
+    NODES,
+    SEQUENCE_BITS,
+    IdGenerator,
+    IdTaken,
+    Post,
+    PostId,
+    StoreError,
+    User,
+    UserId,
+    UsernameTaken,
+)
 from murmur.events import codec
 from murmur.platform import Platform
 from murmur.settings import DEMO_USERNAME
@@ -66,7 +83,8 @@ RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0
 async def seed_if_empty(
     platform: Platform, *, retry_first: float = RETRY_FIRST_SECONDS, retry_max: float = RETRY_MAX_SECONDS
 ) -> SeedReport | None:
-    """Seed the demo world unless the store already holds users. A store failing part-way
+    """Seed the demo world unless the store holds a finished one (or users of its own), and
+    finish a seed an earlier process began and did not end. A store failing part-way
     (down, restarting) pauses the seeding, which then resumes the same plan where it
     stopped, waiting longer after each failure, for as long as the process runs."""
     plan: SeedPlan | None = None
@@ -74,14 +92,39 @@ async def seed_if_empty(
     while True:
         try:
             if plan is None:
-                if await platform.backends.users.count_users() > 0:
+                plan = await unfinished_plan(platform)
+                if plan is None:
                     return None
-                plan = await SeedPlan.make(platform, seed=SEED)
             return await seed_demo_world(platform, seed=SEED, plan=plan)
         except StoreError as exc:
             log.warning("seeding paused, a store failed (%s): resuming in %.0f s", exc, wait)
             await asyncio.sleep(wait)
             wait = min(wait * 2, retry_max)
+
+
+async def unfinished_plan(platform: Platform) -> SeedPlan | None:
+    """The plan to write: a new one for an empty store, the one an interrupted seed was
+    writing, or None when there is nothing to seed (the demo user, written last, exists;
+    or the store holds users that are not the seed's)."""
+    users = platform.backends.users
+    if await users.user_by_username(username=DEMO_USERNAME) is not None:
+        return None
+    plan = await SeedPlan.make(platform, seed=SEED)
+    if await users.count_users() == 0:
+        return plan
+    first = plan.users[_FIRST_WRITTEN]
+    begun = await users.user_by_username(username=first.username)
+    if begun is None:
+        return None
+    # the draws do not depend on the time: the anchor is the first user's join time plus
+    # the same offset as in this plan, and the node is the one its id was minted with
+    anchor = begun.created_at + (plan.anchor - first.joined)
+    node = (int(begun.id) >> SEQUENCE_BITS) % NODES
+    log.info("finishing the demo world an earlier start began seeding")
+    return await SeedPlan.make(platform, seed=SEED, anchor=anchor, node=node)
+
+
+_FIRST_WRITTEN = 1  # the plan's users are written from the second on; the demo user last
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +150,26 @@ class SeedPlan:
     users: list[_PlannedUser]
     edges: list[tuple[int, int]]
     posts: list[_PlannedPost]
+    anchor: datetime  # "now" for the plan: every time in it is this minus a drawn offset
 
     @classmethod
-    async def make(cls, platform: Platform, *, seed: int) -> SeedPlan:
-        settings, rng, now = platform.settings, random.Random(seed), datetime.now(UTC)
+    async def make(
+        cls, platform: Platform, *, seed: int, anchor: datetime | None = None, node: int | None = None
+    ) -> SeedPlan:
+        """The plan for `seed`; the same anchor and node give the same plan, ids included
+        (whole milliseconds, as the stores keep times)."""
+        settings, rng = platform.settings, random.Random(seed)
+        if anchor is None:
+            moment = datetime.now(UTC)
+            anchor = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+        now = anchor
+        ids = IdGenerator(platform.ids.node if node is None else node)  # backdated ids only
         n = settings.seed.users
         users = []
         for i in range(n):
             joined = now - timedelta(days=30, seconds=rng.randrange(86_400))
             username = DEMO_USERNAME if i == 0 else f"{rng.choice(_ADJECTIVES)}_{rng.choice(_NOUNS)}{i}"
-            users.append(_PlannedUser(UserId(platform.ids.next_id(at=joined)), username, joined))
+            users.append(_PlannedUser(UserId(ids.next_id(at=joined)), username, joined))
         edges = set(follow_edges(n, seed=seed))
         # the demo user follows every celebrity, so its timeline shows all tiers
         edges |= {
@@ -127,8 +180,8 @@ class SeedPlan:
             for _ in range(rng.randint(0, 2 * settings.seed.posts_per_user)):
                 at = now - timedelta(seconds=rng.randrange(7 * 86_400))
                 body = rng.choice(_TEMPLATES).format(t=rng.choice(_TOPICS))
-                posts.append(_PlannedPost(author, PostId(platform.ids.next_id(at=at)), at, body))
-        return cls(users=users, edges=sorted(edges), posts=posts)
+                posts.append(_PlannedPost(author, PostId(ids.next_id(at=at)), at, body))
+        return cls(users=users, edges=sorted(edges), posts=posts, anchor=anchor)
 
 
 async def seed_demo_world(platform: Platform, *, seed: int, plan: SeedPlan | None = None) -> SeedReport:
@@ -142,7 +195,9 @@ async def seed_demo_world(platform: Platform, *, seed: int, plan: SeedPlan | Non
         settings.seed.demo_password.get_secret_value()
     )  # every demo user shares it
     log.info("seeding a demo world of %d users", len(plan.users))
-    ids = [await _user(platform, planned, password_hash) for planned in plan.users]
+    # the demo user (the first planned) is written last, as the mark of a finished seed
+    ids = [plan.users[0].id]
+    ids += [await _user(platform, planned, password_hash) for planned in plan.users[1:]]
     for follower, followee in plan.edges:
         await b.graph.follow(follower=ids[follower], followee=ids[followee])
     log.info("seeded %d follows", len(plan.edges))
@@ -166,6 +221,7 @@ async def seed_demo_world(platform: Platform, *, seed: int, plan: SeedPlan | Non
     if platform.feed.strategy.materialises:
         for owner in ids:
             await platform.fanout.repair.rebuild(owner)
+    await _user(platform, plan.users[0], password_hash)
     report = SeedReport(
         users=len(plan.users),
         follows=len(plan.edges),
