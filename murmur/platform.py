@@ -16,6 +16,7 @@ from murmur.fanout.delivery import FanoutHandler
 from murmur.fanout.delivery_policy import CostModel, CostWeights, FollowerThreshold
 from murmur.fanout.feed import Feed
 from murmur.fanout.hybrid import HybridStrategy
+from murmur.fanout.inactivity import Inactivity
 from murmur.fanout.pull import PullStrategy
 from murmur.fanout.push import PushStrategy
 from murmur.fanout.rates import RateMeter
@@ -113,6 +114,7 @@ def assemble(
             ids=ids,
             limits=limits,
         )
+    inactivity = Inactivity(users=truth.users, after_days=settings.inactive_after_days, clock=clock)
     feed = Feed(
         backends=backends,
         strategy=strategy,
@@ -121,8 +123,7 @@ def assemble(
         ids=ids,
         limits=limits,
         cap=settings.timeline_max,
-        inactive_after_days=settings.inactive_after_days,
-        clock=clock,
+        inactivity=inactivity,
     )
     fanout = FanoutHandler(
         backends=truth,
@@ -130,8 +131,7 @@ def assemble(
         sources=sources,
         repair=repair,
         followers_page_size=settings.workers.followers_page_size,
-        inactive_after_days=settings.inactive_after_days,
-        clock=clock,
+        inactivity=inactivity,
     )
     return Platform(
         settings=settings,

@@ -290,8 +290,9 @@ class Settings(BaseSettings):
     # name in Kubernetes, else from the host and process (see node_id_of).
     node_id: int | None = Field(default=None, ge=0, lt=NODES)
     # Push skips followers who have not been active for this many days (None: push to all);
-    # a returning follower's timeline is rebuilt on their first read.
-    inactive_after_days: float | None = Field(default=None, gt=0)
+    # a returning follower's timeline is rebuilt on their first read. At least an hour, so the
+    # activity throttle and clock skew fit well inside it (murmur/fanout/inactivity.py).
+    inactive_after_days: float | None = Field(default=None, ge=1 / 24)
 
     auth: AuthSettings = AuthSettings()
     api: ApiSettings = ApiSettings()

@@ -17,13 +17,13 @@ converges on the timelines pull would compute.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 
 from murmur.domain import Delivery, PostId, TimelineEntry, UserId, id_time
 from murmur.events import codec
 from murmur.events.v1 import events_pb2 as pb
 from murmur.fanout.base import FanoutStrategy
+from murmur.fanout.inactivity import Inactivity
 from murmur.fanout.repair import TimelineRepair, entries_of
 from murmur.fanout.sources import Sources
 from murmur.metrics import CHUNK_SECONDS, DELIVERIES, DELIVERY_LAG, FANOUT_LAG
@@ -52,17 +52,15 @@ class FanoutHandler:
         sources: Sources,
         repair: TimelineRepair,
         followers_page_size: int,
-        inactive_after_days: float | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        inactivity: Inactivity,
     ) -> None:
-        self._clock = clock
         # backends here are the sources of truth: users and posts are not read through a cache
         self._b = backends
         self._strategy = strategy
         self._sources = sources
         self.repair = repair
         self._page_size = followers_page_size
-        self._inactive_after = timedelta(days=inactive_after_days) if inactive_after_days else None
+        self._inactivity = inactivity
         self._deliveries = DELIVERIES.labels(strategy.name.value)
 
     async def handle(self, body: bytes) -> None:
@@ -162,7 +160,7 @@ class FanoutHandler:
         unfollows = (await graph.follow_counts(user_ids=[author]))[author].unfollows
         owners = await graph.followers_in(user_id=author, span=span) if span is not None else []
         if operation == ADD:
-            owners = await self._active(owners)
+            owners = await self._inactivity.active_among(owners)
         await self._apply(owners, operation, post_id, author, unfollows_before=unfollows)
 
     async def _apply(
@@ -215,20 +213,14 @@ class FanoutHandler:
         event = codec.timeline_event(_EVENTS[operation], post_id, author)
         await self._b.bus.publish(channel=codec.author_channel(author), message=event)
 
-    async def _active(self, owners: list[UserId]) -> list[UserId]:
-        """The owners push still reaches: those active lately, when inactive ones are skipped."""
-        if self._inactive_after is None or not owners:
-            return owners
-        active = await self._b.users.active_among(user_ids=owners, since=self._clock() - self._inactive_after)
-        return [owner for owner in owners if owner in active]
-
     # --- follows -----------------------------------------------------------------------------
 
     async def _follow_changed(self, follower: UserId, followee: UserId) -> None:
         b = self._b
         if self._strategy.materialises:
             if await b.graph.follows(follower=follower, followees=[followee]):
-                if await self._active([follower]):  # an inactive one is rebuilt when they return
+                # an inactive one is rebuilt when they return
+                if await self._inactivity.active_among([follower]):
                     await self._backfill(follower, followee)
             else:
                 await b.timelines.remove_author(owner=follower, author_id=followee)

@@ -20,12 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from murmur.domain import (
     CannotFollowSelf,
@@ -43,6 +39,7 @@ from murmur.domain import (
 )
 from murmur.events import codec
 from murmur.fanout.base import FanoutStrategy
+from murmur.fanout.inactivity import Inactivity
 from murmur.fanout.repair import TimelineRepair
 from murmur.fanout.sources import Sources
 from murmur.metrics import OUTBOX_RELAYED
@@ -57,8 +54,6 @@ GRAPH_WRITE_SECONDS = 30.0
 FOLLOW_HELD_SECONDS = 4 * GRAPH_WRITE_SECONDS
 ID_ATTEMPTS = 3  # a new id clashes only if two processes share a node; a fresh id settles it
 RELAY_LEASE_SECONDS = 30.0  # a relay that dies holding rows frees them after this
-ACTIVITY_EVERY_SECONDS = 600.0  # a reader's activity is written at most this often per process
-_ACTIVITY_REMEMBERED = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,21 +80,16 @@ class Feed:
         ids: IdGenerator,
         limits: Limits,
         cap: int,
-        inactive_after_days: float | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        inactivity: Inactivity,
     ) -> None:
         self._b = backends
-        self._clock = clock
         self.strategy = strategy
         self._sources = sources
         self._repair = repair
         self._ids = ids
         self._limits = limits
         self.cap = cap
-        self._inactive_after = timedelta(days=inactive_after_days) if inactive_after_days else None
-        # a reader's activity is written at most this often from this process (reads are hot)
-        self.activity_every_seconds = ACTIVITY_EVERY_SECONDS
-        self._activity_written: OrderedDict[UserId, float] = OrderedDict()
+        self.inactivity = inactivity
 
     async def create_post(self, *, author: UserId, body: str) -> Post:
         text = clean_text(
@@ -204,25 +194,9 @@ class Feed:
             log.warning("publishing %s failed; the outbox relay will retry", outbox.id, exc_info=True)
 
     async def _returning(self, viewer: UserId) -> None:
-        """Note the viewer's activity; a viewer back after being skipped by push (inactive
-        for longer than the setting) gets their timeline rebuilt before this read."""
-        now = time.monotonic()
-        written = self._activity_written.get(viewer)
-        if written is not None and now - written < self.activity_every_seconds:
-            return
-        self._activity_written[viewer] = now
-        self._activity_written.move_to_end(viewer)
-        if len(self._activity_written) > _ACTIVITY_REMEMBERED:
-            self._activity_written.popitem(last=False)
-        at = self._clock()
-        before = await self._b.users.record_activity(user_id=viewer, at=at)
-        inactive = self._inactive_after
-        if (
-            inactive is not None
-            and before is not None
-            and before < at - inactive
-            and self.strategy.materialises
-        ):
+        """Note the viewer's read; a viewer push may have skipped (inactive.py) gets their
+        timeline rebuilt before this read."""
+        if await self.inactivity.came_back(viewer) and self.strategy.materialises:
             await self._repair.rebuild(viewer)
 
     async def _check_target(self, viewer: UserId, target: UserId) -> None:

@@ -90,7 +90,7 @@ class ConcurrentFanout(RuleBasedStateMachine):
         self.platform: Platform = assemble(
             self.settings_, gated(self.real, self.gate), clock=lambda: self.now
         )
-        self.platform.feed.activity_every_seconds = 0
+        self.platform.feed.inactivity.record_every = 0
 
     def run(self, work: Awaitable[Any]) -> Any:
         return self.loop.run_until_complete(work)

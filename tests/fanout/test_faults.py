@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,17 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def platform_with(settings: Settings, faults: Faults, *, node: int = 1) -> AsyncIterator[Platform]:
+async def platform_with(
+    settings: Settings,
+    faults: Faults,
+    *,
+    node: int = 1,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> AsyncIterator[Platform]:
     """A platform whose every store call passes `faults` first: one process of its own."""
     real = await open_backends(settings)
     try:
-        yield assemble(settings, gated(real, faults), ids=IdGenerator(node))
+        yield assemble(settings, gated(real, faults), ids=IdGenerator(node), clock=clock)
     finally:
         await real.close()
 
@@ -158,3 +165,32 @@ async def test_a_graph_write_slower_than_the_outbox_grace_is_not_announced_early
         await drain(platform)
         assert await bodies(platform, bob) == (["a3", "a2", "a1"] if follow else [])
         assert relayed == 0, "a relay published the task of a change still being made"
+
+
+async def test_a_reader_skipped_on_a_clock_ahead_of_the_apis_is_rebuilt(tmp_path: Path) -> None:
+    """Finding 10: push judges inactivity on the worker's clock, the returning read on the
+    API's; with the worker's clock 30 s ahead, a reader skipped at the threshold must still be
+    rebuilt on their next read."""
+    window = timedelta(days=30)
+    api_now = datetime.now(UTC)
+    settings = settings_for(tmp_path, inactive_after_days=window.days)
+    async with (
+        platform_with(settings, Faults(), node=1, clock=lambda: api_now) as api,
+        platform_with(settings, Faults(), node=2, clock=lambda: api_now + timedelta(seconds=30)) as worker,
+    ):
+        alice, bob = await register(api, "alice"), await register(api, "bob")
+        await api.feed.follow(viewer=UserId(bob), target=UserId(alice))
+        await drain(api)
+        await api.feed.home_timeline(viewer=UserId(bob), after=None, start=0, first=10)  # bob is active
+
+        api_now += window - timedelta(seconds=20)  # the worker's clock is 10 s past bob's window
+        post = await api.feed.create_post(author=UserId(alice), body="while bob was away")
+        await drain(worker)
+        assert await bodies(api, bob) == [], "push did not skip bob: the test no longer tests anything"
+        page = await api.feed.home_timeline(viewer=UserId(bob), after=None, start=0, first=10)
+        assert page.post_ids == [post.id]
+
+
+def test_an_inactivity_window_too_short_for_the_throttle_and_clock_skew_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="inactive_after_days"):
+        settings_for(tmp_path, inactive_after_days=0.01)  # 14 minutes: the throttle alone was 10
