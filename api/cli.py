@@ -112,6 +112,7 @@ def serve(
 
     from api.app import create_app
     from api.server import unavailable_ports, uvicorn_config
+    from murmur.cache_owner import claim_cache
 
     _logging()
     api: dict[str, Any] = {
@@ -129,6 +130,12 @@ def serve(
     for line in busy:
         typer.echo(f"murmur: {line}", err=True)
     if busy:
+        raise typer.Exit(1)
+    claim = claim_cache(settings)  # held until the process ends
+    for line in (claim.refusal, claim.warning):
+        if line is not None:
+            typer.echo(f"murmur: {line}", err=True)
+    if claim.refusal is not None:
         raise typer.Exit(1)
     require_stores(settings)
     server = uvicorn.Server(uvicorn_config(create_app(settings), settings))

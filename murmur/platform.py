@@ -26,6 +26,7 @@ from murmur.settings import Settings, Strategy
 from murmur.storage.bundle import Backends
 from murmur.storage.cached import CachedPostStore, CachedUserStore
 from murmur.storage.factory import open_backends
+from murmur.storage.memory import NoCache
 
 
 @dataclass
@@ -148,6 +149,8 @@ def assemble(
 @asynccontextmanager
 async def open_platform(settings: Settings, *, serves_api: bool = True) -> AsyncIterator[Platform]:
     backends = await open_backends(settings)
+    if not serves_api and settings.resolved_stores.cache == "memory":
+        backends.cache = NoCache()  # fan-out reads no cache; a copy of its own would only go stale
     try:
         yield assemble(settings, backends, serves_api=serves_api)
     finally:

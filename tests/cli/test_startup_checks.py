@@ -11,7 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+from murmur.cache_owner import claim_cache
+from murmur.platform import open_platform
 from murmur.settings import FanoutWorkerSettings, unknown_variables
+from murmur.storage.memory import NoCache
+from tests.support import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,3 +105,28 @@ def test_a_busy_port_stops_serve_at_once_before_anything_starts(tmp_path: Path) 
     assert "Errno" not in result.stderr and "Traceback" not in result.stderr
     assert not data.exists()  # no SQLite file, no secret, no seeding, no workers
     assert took < 20
+
+
+def test_a_second_api_with_an_in_process_cache_on_the_same_data_is_refused(tmp_path: Path) -> None:
+    """Finding 3's other half: two API processes, each with a cache of its own, would serve each
+    other's follows, deletes and revocations stale. The first holds the data folder's lock
+    (here this test process does, as a running `murmur serve` would)."""
+    data = tmp_path / "data"
+    held = claim_cache(make_settings(data))
+    assert held.refusal is None and held.held is not None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = _murmur(["serve", "--port", str(port), "--data-dir", str(data)], timeout=30)
+    assert result.returncode == 1, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"murmur: another Murmur API (pid {os.getpid()}) already serves {data}"), line
+    assert not (data / "murmur.db").exists()
+    held.held.close()
+    assert claim_cache(make_settings(data)).refusal is None  # released with the first process
+    assert claim_cache(make_settings(data, stores={"cache": "none"})).refusal is None
+
+
+async def test_a_worker_keeps_no_in_process_cache(tmp_path: Path) -> None:
+    async with open_platform(make_settings(tmp_path), serves_api=False) as worker:
+        assert isinstance(worker.backends.cache, NoCache)
