@@ -132,9 +132,9 @@ def serve(
     if busy:
         raise typer.Exit(1)
     claim = claim_cache(settings)  # held until the process ends
-    for line in (claim.refusal, claim.warning):
-        if line is not None:
-            typer.echo(f"murmur: {line}", err=True)
+    for said in (claim.refusal, claim.warning):
+        if said is not None:
+            typer.echo(f"murmur: {said}", err=True)
     if claim.refusal is not None:
         raise typer.Exit(1)
     require_stores(settings)
