@@ -52,9 +52,10 @@ class Outgoing:
     """A message to send."""
 
     body: bytes
-    # While a message sent with this key is waiting or in flight, another send with the same key
-    # is dropped (SQS FIFO keeps keys for 5 minutes, even after the first is gone). For work that
-    # is the same however often it is sent: a chunk of a planned fan-out, a relayed outbox row.
+    # A send with a key first sent less than 5 minutes ago is dropped, whatever became of that
+    # message (waiting, in flight, acknowledged, dead); after 5 minutes the key is accepted again,
+    # even while the first message still waits (SQS FIFO's rule; see Queue). For work that is the
+    # same however often it is sent: a chunk of a planned fan-out, a relayed outbox row.
     dedup_key: str | None = None
 
 
@@ -309,11 +310,24 @@ class EventBus(Protocol):
 
 
 class Queue(Protocol):
-    """At-least-once work queue with a dead-letter queue.
+    """At-least-once work queue with a dead-letter queue, with SQS FIFO's rules.
 
     A received message is hidden for the visibility timeout; if it is not acknowledged
     by then (or its lease extended) it is delivered again. After `max_receives`
     deliveries it moves to the dead-letter queue instead.
+
+    Deduplication: a dedup key is remembered for 5 minutes from its FIRST send (a shorter
+    window in tests), acknowledged or not: a send with it within the window is dropped even
+    if the first message was acknowledged or dead-lettered meanwhile; a send after it is
+    accepted even if the first is still waiting. Nothing may count on a key longer.
+
+    Receipts: a receipt names one delivery and expires with its lease. Once the message has
+    been received again, settling with an older receipt (ack, extend, retry_later,
+    dead_letter) changes nothing: the queue either ignores it (SQLite) or raises
+    PermanentStoreError (SQS: AWS refuses an expired FIFO receipt handle). Between the lease's
+    end and the next receive, whether an old receipt still settles is not promised. Callers
+    must treat such a refusal as "no longer mine", never as the queue failing. release
+    ignores receipts that are stale or gone (nothing to hand back).
     """
 
     async def send(self, *, messages: Sequence[Outgoing]) -> None: ...
@@ -337,6 +351,11 @@ class Queue(Protocol):
     async def dead_letters(self, *, limit: int) -> list[bytes]: ...
 
     async def depth(self) -> QueueDepth: ...
+
+    async def oldest_age(self) -> float | None:
+        """Seconds since the oldest message still in the queue (waiting or in flight) was sent,
+        0 when it is empty; None when the queue cannot say (SQS: it is CloudWatch's
+        ApproximateAgeOfOldestMessage, not a queue attribute)."""
 
 
 class FanoutLedger(Protocol):

@@ -11,10 +11,10 @@ queue name, sharing it; then either one's dead_letters and depth().dead show bot
   which with one key per group deduplicates exactly as queue-wide scope would.
 - Deduplication on AWS: a key is remembered 5 minutes from its first send, whatever happened to
   the message since (acked or not). So a resend within 5 minutes is dropped even after the
-  first was acked, and one after 5 minutes is accepted even while the first still waits: the
-  Queue promise ("dropped while the first is waiting or in flight") holds for 5 minutes. moto
-  drops a duplicate only while the first is still in the queue (waiting or in flight) and was
-  sent under 300 s before; an acked or dead-lettered message's key is free again at once.
+  first was acked, and one after 5 minutes is accepted even while the first still waits, which
+  is the Queue contract. moto drops a duplicate only while the first is still in the queue
+  (waiting or in flight) and was sent under 300 s before; an acked or dead-lettered message's
+  key is free again at once (the contract suite's layer remembers it, as AWS does).
 - A send retried after a lost answer reuses its deduplication ids, so it is not duplicated;
   a receive retried after a lost answer reuses its ReceiveRequestAttemptId, so AWS returns the
   same messages instead of hiding them for a lease (moto ignores the attempt id).
@@ -25,9 +25,15 @@ queue name, sharing it; then either one's dead_letters and depth().dead show bot
   queue (the redrive policy's maxReceiveCount), on the receive that would be one too many.
   SQS takes 1..1000; below 3, a worker restart or two (leases running out, or releases: see
   below) is enough to dead-letter a healthy message, so 3 or more is sensible (default 5).
-- Stale receipts: moto accepts every receipt handle a message was ever given, for delete and
-  for visibility changes alike. AWS refuses an expired receipt handle of a FIFO message
-  (ReceiptHandleIsInvalid), which this class raises as PermanentStoreError.
+- Stale receipts: AWS refuses an expired receipt handle of a FIFO message ("The receipt handle
+  has expired": InvalidParameterValue, or ReceiptHandleIsInvalid in a batch), for delete and
+  visibility changes alike; this class raises that as PermanentStoreError (release ignores it).
+  moto accepts every receipt handle a message was ever given; the contract suite runs over moto
+  behind a layer that refuses them as AWS does (tests/contract/backends/aws_semantics.py).
+- Retention: both lanes and the dead-letter queue keep messages 14 days (SQS's longest; the
+  default, 4 days, could let a starved chunk expire unseen).
+- The age of the oldest message is not a queue attribute on SQS (CloudWatch's
+  ApproximateAgeOfOldestMessage, per queue); oldest_age answers None and dashboards read it there.
 - Bodies are bytes (protobuf); SQS bodies are text, so they travel base64-encoded.
 - Long polling: WaitTimeSeconds is whole seconds, at most 20, so a wait is rounded up and
   a longer one is several polls. Up to 10 messages a call; more are several calls.
@@ -43,8 +49,10 @@ queue name, sharing it; then either one's dead_letters and depth().dead show bot
   (SQLite's queue undoes the count).
 - A batch call's entries that fail on SQS's side are resent; entries SQS refuses (the sender's
   fault: a bad receipt handle) are raised as PermanentStoreError once the rest of the batch is done.
-- dead_letter sends the body to the dead-letter queue (its group and deduplication id the
-  message's SQS MessageId, so a resend is dropped and two dead messages sharing a dedup key
+- dead_letter first renews the lease (a visibility change, which AWS refuses for an expired
+  receipt: a message whose lease ran out, maybe leased again elsewhere, gets no copy in the
+  dead letters), then sends the body to the dead-letter queue (its group and deduplication id
+  the message's SQS MessageId, so a resend is dropped and two dead messages sharing a dedup key
   are both kept), then deletes the message: a crash between the two leaves a copy in both (at
   least once), never none. The body comes from the receive that issued the receipt, so only
   receipts of this process can be dead-lettered. A message SQS itself redrives keeps its group
@@ -97,7 +105,7 @@ _MAX_VISIBILITY_SECONDS = 43_200
 # what SQS answers a visibility change of a message no longer held: deleted, or the receipt expired
 _NOT_OURS = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue"})
 _PEEK_SECONDS = 5  # how long dead_letters hides what it reads before putting it back
-_DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's longest
+_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's longest, on every queue (the default is 4 days)
 # high-throughput FIFO: deduplication and throughput limits per message group, not per queue
 _FIFO_THROUGHPUT: dict[QueueAttributeNameType, str] = {
     "DeduplicationScope": "messageGroup",
@@ -304,6 +312,12 @@ class SqsQueue:
                     "MessageDeduplicationId": lease.message_id,
                 }
             )
+        for receipt in receipts:  # no early release of a fractional lease from here on
+            self._forget(receipt)
+        # refused (PermanentStoreError) for a receipt whose lease ran out: then no copy is made,
+        # and the message stays with whoever holds it now; else it is surely ours for a lease
+        lease_seconds = _whole_seconds(self._visibility, at_most=_MAX_VISIBILITY_SECONDS)
+        await self._change_visibility(receipts, lease_seconds, "dead-letter")
         await self._batch("dead-letter", self._sender(self.dead_letter_url), entries)
         await self._delete(receipts)
 
@@ -322,6 +336,9 @@ class SqsQueue:
     async def depth(self) -> QueueDepth:
         main, dead = await asyncio.gather(self._counts(self.url), self._counts(self.dead_letter_url))
         return QueueDepth(visible=main[0], in_flight=main[1], dead=sum(dead))
+
+    async def oldest_age(self) -> float | None:
+        return None  # CloudWatch's ApproximateAgeOfOldestMessage: not readable from the queue
 
     def _poll_seconds(self, remaining: float) -> int:
         """How long the next long poll may wait: the time left, but no later than (the whole
@@ -494,6 +511,7 @@ class SqsQueue:
                 QueueUrl=self.url,
                 Attributes={
                     "VisibilityTimeout": str(lease_seconds),
+                    "MessageRetentionPeriod": str(_RETENTION_SECONDS),
                     "RedrivePolicy": json.dumps(redrive),
                     **_FIFO_THROUGHPUT,
                 },
@@ -504,7 +522,7 @@ class SqsQueue:
             lambda: self.client.set_queue_attributes(
                 QueueUrl=self.dead_letter_url,
                 Attributes={
-                    "MessageRetentionPeriod": str(_DEAD_LETTER_RETENTION_SECONDS),
+                    "MessageRetentionPeriod": str(_RETENTION_SECONDS),
                     **_FIFO_THROUGHPUT,
                 },
             ),

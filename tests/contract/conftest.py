@@ -155,6 +155,7 @@ def sqlite_queue(sqlite_db: SqliteDatabase, queue_config: QueueConfig) -> Sqlite
         visibility_timeout_seconds=queue_config.visibility_timeout_seconds,
         max_receives=queue_config.max_receives,
         poll_interval_seconds=0.05,
+        clock=queue_config.clock,
     )
 
 

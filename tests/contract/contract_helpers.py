@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -14,12 +15,27 @@ T = TypeVar("T")
 _ids = IdGenerator(node=1)
 
 
+class QueueClock:
+    """Unix seconds now, plus however far a test has moved it on: a queue's dedup window
+    (5 minutes) is crossed without waiting for it."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        self.ahead += seconds
+
+
 @dataclass(frozen=True)
 class QueueConfig:
     """What the queue fixtures are built with (short, so redelivery tests are quick)."""
 
     visibility_timeout_seconds: float = 0.5
     max_receives: int = 3
+    clock: QueueClock = field(default_factory=QueueClock)  # times the dedup window
 
 
 def new_id(at: datetime | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -56,15 +57,26 @@ async def test_a_received_message_is_hidden_then_delivered_again(
 async def test_a_stale_receipt_cannot_settle_a_redelivered_message(
     queue: Queue, queue_config: QueueConfig
 ) -> None:
+    """A receipt expires with its lease: once the message is received again, the old receipt
+    changes nothing. The queue ignores it (SQLite) or refuses it (AWS: "The receipt handle has
+    expired", as PermanentStoreError); it never acks, moves, copies or hides the message."""
     await send(queue, [b"work"])
     (stale,) = await queue.receive(max_messages=1, wait_seconds=0)
     await asyncio.sleep(queue_config.visibility_timeout_seconds + 0.1)
     (current,) = await queue.receive(max_messages=1, wait_seconds=0)
 
-    await queue.ack(receipts=[stale.receipt])
-    await queue.dead_letter(receipts=[stale.receipt])
-    await queue.retry_later(receipt=stale.receipt, delay_seconds=0)
+    settles = (
+        lambda: queue.ack(receipts=[stale.receipt]),
+        lambda: queue.dead_letter(receipts=[stale.receipt]),
+        lambda: queue.retry_later(receipt=stale.receipt, delay_seconds=0),
+        lambda: queue.extend(receipts=[stale.receipt], seconds=0),
+    )
+    for settle in settles:
+        with contextlib.suppress(PermanentStoreError):
+            await settle()
+    await queue.release(receipts=[stale.receipt])  # nothing to hand back: not an error
     assert await queue.depth() == QueueDepth(visible=0, in_flight=1, dead=0)
+    assert await queue.dead_letters(limit=10) == []
     await queue.ack(receipts=[current.receipt])
     assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)
 
@@ -257,3 +269,41 @@ async def test_releasing_a_message_that_is_gone_is_not_an_error(queue: Queue) ->
     assert again.body == ours.body
     await queue.ack(receipts=[again.receipt])
     assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)
+
+
+async def test_a_dedup_key_is_remembered_after_its_message_is_acknowledged(queue: Queue) -> None:
+    """SQS FIFO keeps a deduplication id 5 minutes from its first send, whatever became of the
+    message: a chunk sent again just after it was handled is dropped, not handled twice."""
+    await queue.send(messages=[Outgoing(b"chunk", dedup_key="post:7:0")])
+    (held,) = await queue.receive(max_messages=1, wait_seconds=0)
+    await queue.ack(receipts=[held.receipt])
+
+    await queue.send(messages=[Outgoing(b"chunk again", dedup_key="post:7:0")])
+    assert await receive_all(queue) == []
+    assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)
+
+
+async def test_a_dedup_key_is_remembered_after_its_message_is_dead_lettered(queue: Queue) -> None:
+    await queue.send(messages=[Outgoing(b"poison", dedup_key="post:8:0")])
+    (held,) = await queue.receive(max_messages=1, wait_seconds=0)
+    await queue.dead_letter(receipts=[held.receipt])
+
+    await queue.send(messages=[Outgoing(b"poison again", dedup_key="post:8:0")])
+    assert await receive_all(queue) == []
+    assert await queue.dead_letters(limit=10) == [b"poison"]
+
+
+async def test_a_dedup_key_is_accepted_again_after_the_window(
+    queue: Queue, queue_config: QueueConfig
+) -> None:
+    """The window runs from the first send: a resend inside it does not renew it."""
+    await queue.send(messages=[Outgoing(b"first", dedup_key="post:9:0")])
+    (held,) = await queue.receive(max_messages=1, wait_seconds=0)
+    await queue.ack(receipts=[held.receipt])
+    queue_config.clock.advance(200)
+    await queue.send(messages=[Outgoing(b"inside the window", dedup_key="post:9:0")])
+    assert await receive_all(queue) == []
+
+    queue_config.clock.advance(101)  # 301 s after the first send, 101 s after the dropped one
+    await queue.send(messages=[Outgoing(b"after the window", dedup_key="post:9:0")])
+    assert await receive_all(queue) == [b"after the window"]

@@ -6,8 +6,13 @@ only the latest delivery can settle it: a worker whose lease ran out and whose
 message went to another worker cannot ack, extend, release (or retry, or
 dead-letter) it. A release gives the delivery back: the message is visible at
 once and its receive_count goes down again, so a worker shutting down does not
-bring a message closer to the dead letters. A message's dedup_key is unique among
-the messages still here, so a second send with it is dropped.
+bring a message closer to the dead letters.
+
+Deduplication follows SQS FIFO: a dedup key is remembered for `dedup_window_seconds`
+(5 minutes) from its first send, whether that message is still waiting, in flight,
+acknowledged or dead; a send with a remembered key is dropped, and one after the window
+is accepted even if the first is still here. Keys are kept in queue_dedup, pruned on
+each send.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from murmur.domain import PermanentStoreError
 from murmur.storage.base import Outgoing, QueueDepth, QueueMessage
 from murmur.storage.counting import counted
 from murmur.storage.sqlite.codec import json_array
 from murmur.storage.sqlite.database import Session, SqliteDatabase
+
+DEDUP_WINDOW_SECONDS = 300.0  # SQS FIFO's deduplication interval
 
 _SETTLE = "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))"
 
@@ -58,26 +65,59 @@ class SqliteQueue:
         max_receives: int,
         name: str = "fanout",
         poll_interval_seconds: float = 0.5,
+        dedup_window_seconds: float = DEDUP_WINDOW_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """clock: unix seconds now (tests move it to cross the dedup window without waiting)."""
         if max_receives < 1:
             raise ValueError("max_receives must be at least 1")
+        if dedup_window_seconds < 0:
+            raise ValueError("dedup_window_seconds must not be negative")
         self._db = db
         self._name = name
         self._visibility_timeout = visibility_timeout_seconds
         self._max_receives = max_receives
         self._poll_interval = poll_interval_seconds
+        self._dedup_window = dedup_window_seconds
+        self._clock = clock
         # replaced on every send: a waiter holds the one current when it last looked
         self._sent = asyncio.Event()
 
     async def send(self, *, messages: Sequence[Outgoing]) -> None:
         if not messages:
             return
-        now = time.time()
+        now = self._clock()
+        keys = [m.dedup_key for m in messages if m.dedup_key is not None]
         async with self._db.write() as tx:
+            await tx.execute(
+                "DELETE FROM queue_dedup WHERE queue = ? AND first_sent_at <= ?",
+                (self._name, now - self._dedup_window),
+            )
+            remembered: set[str] = set()
+            if keys:
+                remembered.update(
+                    await tx.column(
+                        "SELECT dedup_key FROM queue_dedup"
+                        " WHERE queue = ? AND dedup_key IN (SELECT value FROM json_each(?))",
+                        (self._name, json_array(keys)),
+                    )
+                )
+            fresh: list[Outgoing] = []
+            for message in messages:
+                if message.dedup_key is not None:
+                    if message.dedup_key in remembered:
+                        continue  # sent within the window (or earlier in this batch): dropped
+                    remembered.add(message.dedup_key)
+                fresh.append(message)
+            if keys:
+                await tx.executemany(
+                    "INSERT INTO queue_dedup (queue, dedup_key, first_sent_at) VALUES (?, ?, ?)",
+                    [(self._name, m.dedup_key, now) for m in fresh if m.dedup_key is not None],
+                )
             await tx.executemany(
                 "INSERT INTO queue_messages (queue, body, visible_at, sent_at, dedup_key)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [(self._name, m.body, now, now, m.dedup_key) for m in messages],
+                " VALUES (?, ?, ?, ?, ?)",
+                [(self._name, m.body, now, now, m.dedup_key) for m in fresh],
             )
         self._wake_receivers()
 
@@ -115,7 +155,7 @@ class SqliteQueue:
         async with self._db.write() as tx:
             await tx.execute(
                 f"UPDATE queue_messages SET visible_at = ? WHERE (id, receive_count) IN {_SETTLE}",
-                (time.time() + max(0.0, seconds), _deliveries(receipts)),
+                (self._clock() + max(0.0, seconds), _deliveries(receipts)),
             )
 
     async def release(self, *, receipts: Sequence[str]) -> None:
@@ -125,7 +165,7 @@ class SqliteQueue:
             await tx.execute(
                 "UPDATE queue_messages SET visible_at = ?, receive_count = receive_count - 1"
                 f" WHERE (id, receive_count) IN {_SETTLE}",
-                (time.time(), _deliveries(receipts)),
+                (self._clock(), _deliveries(receipts)),
             )
         self._wake_receivers()
 
@@ -134,7 +174,7 @@ class SqliteQueue:
         async with self._db.write() as tx:
             await tx.execute(
                 "UPDATE queue_messages SET visible_at = ? WHERE id = ? AND receive_count = ?",
-                (time.time() + max(0.0, delay_seconds), message_id, count),
+                (self._clock() + max(0.0, delay_seconds), message_id, count),
             )
         if delay_seconds <= 0:
             self._wake_receivers()
@@ -147,7 +187,7 @@ class SqliteQueue:
                 f"SELECT id FROM queue_messages WHERE (id, receive_count) IN {_SETTLE}",
                 (_deliveries(receipts),),
             )
-            await _move_to_dead_letters(tx, ids)
+            await _move_to_dead_letters(tx, ids, now=self._clock())
 
     async def dead_letters(self, *, limit: int) -> list[bytes]:
         rows = await self._db.fetchall(
@@ -156,7 +196,7 @@ class SqliteQueue:
         return [row[0] for row in rows]
 
     async def depth(self) -> QueueDepth:
-        now = time.time()
+        now = self._clock()
         async with self._db.read() as session:
             counts = await session.fetchone(
                 "SELECT coalesce(sum(visible_at <= ?1), 0), coalesce(sum(visible_at > ?1), 0)"
@@ -169,16 +209,28 @@ class SqliteQueue:
         assert counts is not None and dead is not None  # aggregates always answer one row
         return QueueDepth(visible=counts[0], in_flight=counts[1], dead=dead[0])
 
+    async def oldest_age(self) -> float | None:
+        """Seconds since the oldest message here (waiting or in flight) was sent; 0 when empty.
+        The first one sent is the oldest (ids grow with time: the rowid walk stops at the first
+        of this queue, no index needed); messages from before sent_at was recorded are left out."""
+        row = await self._db.fetchone(
+            "SELECT sent_at FROM queue_messages WHERE queue = ? AND sent_at > 0 ORDER BY id LIMIT 1",
+            (self._name,),
+        )
+        if row is None or row[0] is None:
+            return 0.0
+        return max(0.0, self._clock() - float(row[0]))
+
     async def _seconds_until_visible(self) -> float | None:
         """How long until the next message is visible (<= 0: one is now); None if the queue is empty."""
         row = await self._db.fetchone(
             "SELECT min(visible_at) FROM queue_messages WHERE queue = ?", (self._name,)
         )
-        return None if row is None or row[0] is None else float(row[0]) - time.time()
+        return None if row is None or row[0] is None else float(row[0]) - self._clock()
 
     async def _lease(self, max_messages: int) -> list[QueueMessage]:
         """Lease up to max_messages visible messages, moving those out of receives to the dead letters."""
-        now = time.time()
+        now = self._clock()
         async with self._db.write() as tx:
             candidates = await tx.fetchall(
                 "SELECT id, receive_count FROM queue_messages WHERE queue = ? AND visible_at <= ?"
@@ -187,7 +239,7 @@ class SqliteQueue:
             )
             spent = [message_id for message_id, count in candidates if count >= self._max_receives]
             fresh = [message_id for message_id, count in candidates if count < self._max_receives]
-            await _move_to_dead_letters(tx, spent)
+            await _move_to_dead_letters(tx, spent, now=now)
             rows = []
             if fresh:
                 rows = await tx.fetchall(
@@ -207,13 +259,13 @@ class SqliteQueue:
         sent.set()
 
 
-async def _move_to_dead_letters(tx: Session, ids: Sequence[int]) -> None:
+async def _move_to_dead_letters(tx: Session, ids: Sequence[int], *, now: float) -> None:
     if not ids:
         return
     id_list = json_array(ids)
     await tx.execute(
         "INSERT INTO queue_dead_letters (id, queue, body, receive_count, dead_at)"
         " SELECT id, queue, body, receive_count, ? FROM queue_messages WHERE id IN (SELECT value FROM json_each(?))",
-        (time.time(), id_list),
+        (now, id_list),
     )
     await tx.execute("DELETE FROM queue_messages WHERE id IN (SELECT value FROM json_each(?))", (id_list,))

@@ -6,7 +6,7 @@ ordering by creation time and every "newest first" read walks an index backwards
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 TABLES = (
     # users ----------------------------------------------------------------------------
@@ -96,11 +96,18 @@ TABLES = (
         visible_at    REAL NOT NULL,  -- unix seconds
         receive_count INTEGER NOT NULL DEFAULT 0,
         sent_at       REAL NOT NULL DEFAULT 0,  -- unix seconds
-        dedup_key     TEXT              -- a second send with a key still here is dropped
+        dedup_key     TEXT              -- as sent (the window is kept in queue_dedup)
     )""",
     "CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (queue, visible_at)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS queue_messages_dedup ON queue_messages (queue, dedup_key)"
-    " WHERE dedup_key IS NOT NULL",
+    # deduplication as SQS FIFO does it: a key is remembered for a window (5 minutes) from its
+    # first send, whatever became of that message; rows older than the window are pruned on send
+    """CREATE TABLE IF NOT EXISTS queue_dedup (
+        queue         TEXT NOT NULL,
+        dedup_key     TEXT NOT NULL,
+        first_sent_at REAL NOT NULL,  -- unix seconds
+        PRIMARY KEY (queue, dedup_key)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS queue_dedup_by_age ON queue_dedup (queue, first_sent_at)",
     """CREATE TABLE IF NOT EXISTS queue_dead_letters (
         id            INTEGER PRIMARY KEY,  -- the message's id in queue_messages
         queue         TEXT NOT NULL,
@@ -126,4 +133,13 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "DROP TABLE timeline_sizes",
     ),
     3: ("ALTER TABLE users ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0",),
+    # dedup keys move from a unique index on the messages (dropped while a message is here) to
+    # a window from the first send (SQS FIFO's rule); the keys of messages still here start it
+    4: (
+        "CREATE TABLE queue_dedup (queue TEXT NOT NULL, dedup_key TEXT NOT NULL,"
+        " first_sent_at REAL NOT NULL, PRIMARY KEY (queue, dedup_key)) WITHOUT ROWID",
+        "INSERT INTO queue_dedup (queue, dedup_key, first_sent_at) SELECT queue, dedup_key, min(sent_at)"
+        " FROM queue_messages WHERE dedup_key IS NOT NULL GROUP BY queue, dedup_key",
+        "DROP INDEX IF EXISTS queue_messages_dedup",
+    ),
 }

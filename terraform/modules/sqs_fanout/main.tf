@@ -1,5 +1,7 @@
 # The fan-out lanes (express and bulk, FIFO) and their dead-letter queue, encrypted with
-# a customer-managed key; after max_receives deliveries a message goes to the DLQ.
+# a customer-managed key; after max_receives deliveries a message goes to the DLQ. Every
+# queue keeps messages 14 days, SQS's longest (the default, 4 days, could drop a starved
+# chunk unseen; the worker sets the same when it creates the queues).
 variable "express_queue_name" {
   type = string
 }
@@ -50,6 +52,7 @@ resource "aws_sqs_queue" "lane" {
   deduplication_scope               = "messageGroup"
   fifo_throughput_limit             = "perMessageGroupId"
   visibility_timeout_seconds        = var.visibility_timeout_seconds
+  message_retention_seconds         = 1209600
   kms_master_key_id                 = var.kms_key_arn
   kms_data_key_reuse_period_seconds = 300
   redrive_policy = jsonencode({
