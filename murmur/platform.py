@@ -15,6 +15,7 @@ from murmur.fanout.base import FanoutStrategy
 from murmur.fanout.delivery import FanoutHandler
 from murmur.fanout.delivery_policy import CostModel, CostWeights, FollowerThreshold
 from murmur.fanout.feed import Feed
+from murmur.fanout.healing import TimelineHealing
 from murmur.fanout.hybrid import HybridStrategy
 from murmur.fanout.inactivity import Inactivity
 from murmur.fanout.pull import PullStrategy
@@ -125,6 +126,13 @@ def assemble(
         limits=limits,
         cap=settings.timeline_max,
         inactivity=inactivity,
+        healing=TimelineHealing(
+            posts=truth.posts,
+            graph=truth.graph,
+            timelines=truth.timelines,
+            repair=repair,
+            enabled=settings.heal_reads,
+        ),
     )
     fanout = FanoutHandler(
         backends=truth,

@@ -293,6 +293,10 @@ class Settings(BaseSettings):
     # a returning follower's timeline is rebuilt on their first read. At least an hour, so the
     # activity throttle and clock skew fit well inside it (murmur/fanout/inactivity.py).
     inactive_after_days: float | None = Field(default=None, ge=1 / 24)
+    # A read that reaches the end of a stored timeline before the cap checks it against the
+    # truth and repairs it (murmur/fanout/healing.py); off, timelines are served as fan-out
+    # left them (tests of fan-out itself)
+    heal_reads: bool = True
 
     auth: AuthSettings = AuthSettings()
     api: ApiSettings = ApiSettings()

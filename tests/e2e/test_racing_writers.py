@@ -42,6 +42,7 @@ TIGHT = {
     "MURMUR_WORKERS__VISIBILITY_TIMEOUT_SECONDS": "2",
     "MURMUR_NEPTUNE__FOLLOWER_BLOCK_SIZE": "3",
     "MURMUR_SEED__ENABLED": "false",
+    "MURMUR_HEAL_READS": "false",  # the timelines fan-out left: healing would hide its mistakes
     "MURMUR_AUTH__HASH_TIME_COST": "1",
     "MURMUR_AUTH__HASH_MEMORY_KIB": "8",
 }
@@ -59,6 +60,7 @@ def embedded(tmp_path: Path) -> Iterator[LiveServer]:
         fanout=Strategy.PUSH,
         timeline_max=CAP,
         timeline_trim_every=2,
+        heal_reads=False,  # the timelines fan-out left: healing would hide its mistakes
         workers={
             "in_process": 3,
             "wait_seconds": 0.05,

@@ -58,6 +58,7 @@ class ConcurrentFanout(RuleBasedStateMachine):
             "timeline_max": self.cap,
             "timeline_trim_every": 2,  # floors, shortfalls and refills at every turn, and entries past the cap
             "inactive_after_days": INACTIVE_DAYS,
+            "heal_reads": False,  # the timelines fan-out left, unhealed: healing would hide mistakes
             "auth": {"hash_time_cost": 1, "hash_memory_kib": 8},
             "seed": {"enabled": False},
             # one follower per chunk: every post with followers is a planned, chunked fan-out

@@ -64,6 +64,7 @@ class FanoutEquivalence(RuleBasedStateMachine):
                 # rates that change within the run and a decision per post: the cost
                 # model's deliveries change as the machine reads and writes
                 cost_model={"half_life_seconds": 0.2, "remember_seconds": 0},
+                heal_reads=False,  # the timelines fan-out left, unhealed
             )
             backends = self.loop.run_until_complete(open_backends(settings))
             self.platforms[strategy] = assemble(settings, backends)

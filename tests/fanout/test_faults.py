@@ -194,3 +194,70 @@ async def test_a_reader_skipped_on_a_clock_ahead_of_the_apis_is_rebuilt(tmp_path
 def test_an_inactivity_window_too_short_for_the_throttle_and_clock_skew_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="inactive_after_days"):
         settings_for(tmp_path, inactive_after_days=0.01)  # 14 minutes: the throttle alone was 10
+
+
+async def page_bodies(platform: Platform, viewer: str, first: int = 10) -> list[str]:
+    page = await platform.feed.home_timeline(viewer=UserId(viewer), after=None, start=0, first=first)
+    found = await platform.backends.posts.posts_by_id(ids=page.post_ids)
+    return [found[post_id].body for post_id in page.post_ids]
+
+
+async def test_a_read_heals_a_timeline_that_lost_a_write_nobody_saw(tmp_path: Path) -> None:
+    faults = Faults()
+    async with platform_with(settings_for(tmp_path), faults) as platform:
+        alice, bob = await register(platform, "alice"), await register(platform, "bob")
+        await platform.feed.follow(viewer=UserId(bob), target=UserId(alice))
+        lost, _ = await posts_by(platform, alice, "a1", "a2")
+        await drain(platform)
+        await platform.backends.timelines.remove_post(owners=[UserId(bob)], post_id=lost.id)  # the fault
+        assert await bodies(platform, bob) == ["a2"]
+
+        assert await page_bodies(platform, bob) == ["a2", "a1"]
+        assert await bodies(platform, bob) == ["a2", "a1"]  # healed in the store, not only answered
+
+
+async def test_a_read_refills_a_shortfall_whose_task_ran_out_of_retries(tmp_path: Path) -> None:
+    faults = Faults()
+    async with platform_with(settings_for(tmp_path), faults) as platform:
+        alice, bob, carol = [await register(platform, name) for name in ("alice", "bob", "carol")]
+        for followee in (carol, alice):
+            await platform.feed.follow(viewer=UserId(bob), target=UserId(followee))
+        await posts_by(platform, carol, "c1", "c2", "c3")
+        (gone,) = await posts_by(platform, alice, "a1")
+        await drain(platform)
+        assert await bodies(platform, bob) == ["a1", "c3", "c2"]
+
+        await platform.feed.delete_post(viewer=UserId(alice), post_id=gone.id)
+        faults.fail("timelines.refill", times=2)  # the first attempt and its retry: given up
+        with pytest.raises(RetryableStoreError):
+            await handle_every_task(platform)
+        assert await bodies(platform, bob) == ["c3", "c2"]
+
+        assert await page_bodies(platform, bob) == ["c3", "c2", "c1"]
+        assert await bodies(platform, bob) == ["c3", "c2", "c1"]
+
+
+async def test_a_read_whose_healing_fails_is_answered_from_the_truth(tmp_path: Path) -> None:
+    faults = Faults()
+    async with platform_with(settings_for(tmp_path), faults) as platform:
+        alice, bob = await register(platform, "alice"), await register(platform, "bob")
+        await platform.feed.follow(viewer=UserId(bob), target=UserId(alice))
+        lost, _ = await posts_by(platform, alice, "a1", "a2")
+        await drain(platform)
+        await platform.backends.timelines.remove_post(owners=[UserId(bob)], post_id=lost.id)
+        faults.fail("timelines.rebuild")
+
+        assert await page_bodies(platform, bob) == ["a2", "a1"]
+        assert faults.pending("timelines.rebuild") == 0
+
+
+async def test_a_full_page_costs_no_check(tmp_path: Path) -> None:
+    faults = Faults()
+    async with platform_with(settings_for(tmp_path), faults) as platform:
+        alice, bob = await register(platform, "alice"), await register(platform, "bob")
+        await platform.feed.follow(viewer=UserId(bob), target=UserId(alice))
+        await posts_by(platform, alice, "a1", "a2", "a3", "a4")
+        await drain(platform)
+        faults.calls.clear()
+        assert await page_bodies(platform, bob, first=2) == ["a4", "a3"]
+        assert faults.calls["timelines.shortfall"] == 0 and faults.calls["posts.recent_posts"] == 0
