@@ -51,6 +51,18 @@ IN_FLIGHT = Gauge("murmur_worker_in_flight_messages", "Messages this process hol
 QUEUE_DEPTH = Gauge(
     "murmur_queue_depth", "Messages in the fan-out queue, per lane and state", ["lane", "state"]
 )
+QUEUE_OLDEST_AGE = Gauge(
+    "murmur_queue_oldest_age_seconds",
+    "Age of the oldest message in each lane, waiting or in flight (SQLite; on SQS it is CloudWatch's"
+    " ApproximateAgeOfOldestMessage and this is not set)",
+    ["lane"],
+)
+SETTLE_FAILURES = Counter(
+    "murmur_queue_settle_failures_total",
+    "Queue operations on messages in hand that failed, per lane and action (ack, retry, dead_letter,"
+    " release, extend); the message comes back when its lease ends",
+    ["lane", "action"],
+)
 OUTBOX_RELAYED = Counter("murmur_outbox_relayed_total", "Outbox messages published to the queue")
 
 

@@ -145,6 +145,9 @@ class WorkerSettings(BaseModel):
     # messages taken per receive from the express lane (posts, follows, plans); the bulk lane
     # (chunks of big fan-outs) is taken one message at a time, so consumers share a fan-out
     batch_size: int = Field(default=10, ge=1, le=10)
+    # fair lanes: one poll in this many looks at the bulk lane first, so a backlog of express
+    # work cannot starve big fan-outs (each such poll takes one chunk); 1: bulk always first
+    bulk_poll_every: int = Field(default=4, ge=1)
     wait_seconds: float = Field(default=1.0, ge=0)
     # a lease; a consumer extends it every third of it while it works on a message
     visibility_timeout_seconds: float = Field(default=60.0, gt=0)

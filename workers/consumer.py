@@ -1,9 +1,12 @@
 """One fan-out consumer: take messages from the two lanes, handle each, settle it.
 
-Lanes: the express lane (posts, deletes, follows, fan-out plans) is always looked at
-first, and the bulk lane (chunks of big fan-outs) one message at a time, so a regular
+Lanes: the express lane (posts, deletes, follows, fan-out plans) is looked at first,
+and the bulk lane (chunks of big fan-outs) taken one message at a time, so a regular
 author's post waits at most for the chunk a consumer has in hand, never behind a
-celebrity's whole fan-out.
+celebrity's whole fan-out. The lanes are fair, not strict: one poll in
+`bulk_poll_every` looks at the bulk lane first, so a backlog of express work slows big
+fan-outs down but never starves them (a starved chunk would sit there until the queue's
+retention dropped it).
 
 Leases: while messages are in hand a heartbeat extends their leases every third of the
 visibility timeout, so long work is never handed to a second worker mid-way. On stop,
@@ -15,6 +18,11 @@ Settling splits failures the way the queue needs: a message that cannot be decod
 or a permanent store error, goes to the dead-letter queue at once; anything else is
 retried with exponential backoff, and the queue dead-letters it after `max_receives`
 deliveries.
+
+A queue operation on a message in hand that fails (ack, retry, dead-letter, release,
+extend) is logged with its cause and counted (murmur_queue_settle_failures_total); the
+message is safe in the queue and comes back when its lease ends (or, refused as a stale
+receipt, is someone else's now). Only a failed receive marks the consumer unhealthy.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from dataclasses import dataclass
 
 from murmur.domain import PermanentStoreError
 from murmur.events.codec import UndecodableMessage
-from murmur.metrics import IN_FLIGHT, QUEUE_MESSAGES, QUEUE_WAIT, REDELIVERIES
+from murmur.metrics import IN_FLIGHT, QUEUE_MESSAGES, QUEUE_WAIT, REDELIVERIES, SETTLE_FAILURES
 from murmur.settings import WorkerSettings
 from murmur.storage.base import Queue, QueueMessage
 
@@ -59,6 +67,7 @@ class Consumer:
         self._lanes = list(lanes)
         self._settings = settings
         self._stopping = asyncio.Event()
+        self._polls = 0
         self.healthy = True  # the last receive worked (readiness)
 
     def stop_soon(self) -> None:
@@ -77,15 +86,25 @@ class Consumer:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # the queue itself failed: don't spin; the messages are still safe in it
+                # only a receive raises here (settling failures are logged and counted where
+                # they happen): don't spin; the messages are still safe in the queue
                 self.healthy = False
                 log.exception("receiving from the fan-out queue failed")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=1.0)
 
+    def _lanes_in_turn(self) -> list[Lane]:
+        """The lanes in the order this poll looks at them: express first, except one poll in
+        `bulk_poll_every`, which starts with the bulk lane (the lanes after the first)."""
+        self._polls += 1
+        if len(self._lanes) > 1 and self._polls % self._settings.bulk_poll_every == 0:
+            return [*self._lanes[1:], self._lanes[0]]
+        return self._lanes
+
     async def poll_once(self, *, wait_seconds: float) -> int:
-        """Receive and settle one batch from the first lane that has work; how many it held."""
-        for lane in self._lanes:
+        """Receive and settle one batch from the first lane that has work, in this poll's
+        order (_lanes_in_turn); how many it held."""
+        for lane in self._lanes_in_turn():
             messages = await self._receive(lane, wait_seconds=0)
             if messages:
                 return await self._work(lane, messages)
@@ -106,10 +125,12 @@ class Consumer:
         try:
             return await asyncio.shield(receiving)
         except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # a receive that failed leased nothing
                 got = await receiving
                 if got:
-                    await lane.queue.release(receipts=[m.receipt for m in got])
+                    await self._settle_op(
+                        lane, "release", lane.queue.release(receipts=[m.receipt for m in got])
+                    )
             raise
 
     async def _work(self, lane: Lane, messages: list[QueueMessage]) -> int:
@@ -121,7 +142,7 @@ class Consumer:
                 REDELIVERIES.labels(lane.name).inc()
         held = {message.receipt: message for message in messages}
         IN_FLIGHT.inc(len(held))
-        heartbeat = asyncio.create_task(self._keep_leases(lane.queue, held), name="lease-heartbeat")
+        heartbeat = asyncio.create_task(self._keep_leases(lane, held), name="lease-heartbeat")
         try:
             for message in messages:
                 if self._stopping.is_set():
@@ -133,38 +154,59 @@ class Consumer:
             heartbeat.cancel()
             if held:  # unstarted, or interrupted: back to the queue at once for another worker
                 IN_FLIGHT.dec(len(held))
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(lane.queue.release(receipts=list(held)))
-                QUEUE_MESSAGES.labels(lane.name, "released").inc(len(held))
+                releasing = asyncio.ensure_future(
+                    self._settle_op(lane, "release", lane.queue.release(receipts=list(held)))
+                )
+                if await asyncio.shield(releasing):
+                    QUEUE_MESSAGES.labels(lane.name, "released").inc(len(held))
         return len(messages)
 
-    async def _keep_leases(self, queue: Queue, held: dict[str, QueueMessage]) -> None:
+    async def _keep_leases(self, lane: Lane, held: dict[str, QueueMessage]) -> None:
         lease = self._settings.visibility_timeout_seconds
         while True:
             await asyncio.sleep(lease / 3)
             if not held:
                 return
-            try:
-                await queue.extend(receipts=list(held), seconds=lease)
-            except Exception:  # the next beat tries again; the lease has two thirds left
-                log.warning("extending the leases of %d messages failed", len(held), exc_info=True)
+            # a failure is logged and counted; the next beat tries again (two thirds are left)
+            await self._settle_op(lane, "extend", lane.queue.extend(receipts=list(held), seconds=lease))
 
     async def _settle(self, lane: Lane, message: QueueMessage) -> None:
+        """Handle one message and settle it; the outcome is counted once the queue took it."""
         queue = lane.queue
         try:
             await self._handle(message.body)
         except (UndecodableMessage, PermanentStoreError) as error:
             log.error("dead-lettering a fan-out message: %s", error)
-            await queue.dead_letter(receipts=[message.receipt])
-            QUEUE_MESSAGES.labels(lane.name, "dead_lettered").inc()
+            action, outcome = "dead_letter", "dead_lettered"
+            settling = queue.dead_letter(receipts=[message.receipt])
         except Exception:
             log.warning(
                 "fan-out message failed (delivery %d); retrying", message.receive_count, exc_info=True
             )
-            await queue.retry_later(
-                receipt=message.receipt, delay_seconds=backoff_seconds(message.receive_count)
-            )
-            QUEUE_MESSAGES.labels(lane.name, "retried").inc()
+            action, outcome = "retry", "retried"
+            delay = backoff_seconds(message.receive_count)
+            settling = queue.retry_later(receipt=message.receipt, delay_seconds=delay)
         else:
-            await queue.ack(receipts=[message.receipt])
-            QUEUE_MESSAGES.labels(lane.name, "done").inc()
+            action, outcome = "ack", "done"
+            settling = queue.ack(receipts=[message.receipt])
+        if await self._settle_op(lane, action, settling):
+            QUEUE_MESSAGES.labels(lane.name, outcome).inc()
+
+    async def _settle_op(self, lane: Lane, action: str, operation: Awaitable[None]) -> bool:
+        """Run one queue operation on messages in hand; a failure is logged with its cause and
+        counted, never raised: the messages are safe in the queue (they come back when their
+        lease ends), and the consumer's health is about receiving only."""
+        try:
+            await operation
+        except Exception as error:
+            SETTLE_FAILURES.labels(lane.name, action).inc()
+            log.warning(
+                "%s on the %s lane failed (%s: %s); the message comes back when its lease ends",
+                action,
+                lane.name,
+                type(error).__name__,
+                error,
+                exc_info=True,
+            )
+            return False
+        return True

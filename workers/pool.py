@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-from murmur.metrics import QUEUE_DEPTH
+from murmur.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE
 from murmur.platform import Platform
 from workers.consumer import Consumer, Lane
 
@@ -19,6 +19,19 @@ def lanes_of(platform: Platform) -> list[Lane]:
     """The express lane first (taken in batches), then the bulk lane (a chunk at a time)."""
     b, batch = platform.backends, platform.settings.workers.batch_size
     return [Lane("express", b.queue, batch), Lane("bulk", b.bulk_queue, 1)]
+
+
+async def report_lanes(platform: Platform) -> None:
+    """Set each lane's depth gauges and the age of its oldest message (where the queue can say:
+    on SQS that is CloudWatch's ApproximateAgeOfOldestMessage, and the gauge is left unset)."""
+    for lane in lanes_of(platform):
+        depth = await lane.queue.depth()
+        QUEUE_DEPTH.labels(lane.name, "visible").set(depth.visible)
+        QUEUE_DEPTH.labels(lane.name, "in_flight").set(depth.in_flight)
+        QUEUE_DEPTH.labels(lane.name, "dead").set(depth.dead)
+        age = await lane.queue.oldest_age()
+        if age is not None:
+            QUEUE_OLDEST_AGE.labels(lane.name).set(age)
 
 
 def consumer_for(platform: Platform) -> Consumer:
@@ -85,11 +98,7 @@ class WorkerPool:
         while not self._stop.is_set():
             try:
                 await platform.feed.relay_outbox(older_than_seconds=grace)
-                for lane in lanes_of(platform):
-                    depth = await lane.queue.depth()
-                    QUEUE_DEPTH.labels(lane.name, "visible").set(depth.visible)
-                    QUEUE_DEPTH.labels(lane.name, "in_flight").set(depth.in_flight)
-                    QUEUE_DEPTH.labels(lane.name, "dead").set(depth.dead)
+                await report_lanes(platform)
             except Exception:
                 log.exception("outbox relay failed; retrying")
             with contextlib.suppress(TimeoutError):
