@@ -165,12 +165,12 @@ def test_the_machine_notices_a_missing_recheck(
 ) -> None:
     """The harness itself: without fan-out's re-check after writing, the delete race above
     leaves a deleted post in a timeline, and the comparison says so."""
-    handler = machine.platform.fanout
+    repair = machine.platform.fanout.repair
 
-    async def no_recheck(*args: object) -> None:
-        return None
+    async def no_recheck(*args: object, **kwargs: object) -> list[object]:
+        return []
 
-    monkeypatch.setattr(handler, "_confirm", no_recheck)
+    monkeypatch.setattr(repair, "recheck", no_recheck)
     followed(machine, (1, 0))
     machine.post(author=0, count=1)
     machine.conflict_lands_mid_write(bulk=False, pick=0, writes=2, conflict="delete its post", index=0)
