@@ -38,12 +38,15 @@ class FanoutPlanner:
             pushed = post.delivery is Delivery.PUSHED
         else:
             pushed = codec.delivery_from_pb(delivery) is Delivery.PUSHED
-        if not (self._materialises and pushed):  # pulled: readers merge it in; only the event is due
-            await self._chunks.announce(operation, post_id, author)
+        task = task_name(post_id, operation)
+        if not (self._materialises and pushed):
+            # pulled: readers merge it in; only the live event is due, once however often
+            # this task is delivered (the ledger's one-chunk plan answers True once)
+            if await self._b.ledger.finish(task=task, chunk=0, spans=[NO_FOLLOWERS]):
+                await self._chunks.announce(operation, post_id, author)
             return
         await self._chunks.apply([author], operation, post_id, author)
         spans = await self._b.graph.follower_spans(user_id=author, size=self._page_size)
-        task = task_name(post_id, operation)
         # One span is handled in place, and recorded by its finish (one ledger write), unless
         # a plan is recorded already: a plan delivered again follows the recorded one,
         # whatever became of the followers meanwhile, so exactly one finish completes it.

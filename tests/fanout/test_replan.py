@@ -129,3 +129,18 @@ async def test_each_chunk_costs_the_ledger_one_lookup_and_one_write(platform: Pl
         for operation in ("is_done", "finish", "done", "recorded", "plan")
     }
     assert calls == {"is_done": 6, "finish": 6, "done": 0, "recorded": 0, "plan": 0}
+
+
+async def test_a_pulled_post_delivered_twice_is_announced_once(tmp_path: Path) -> None:
+    """Pull copies nothing; its plan task only announces, and a redelivered one must not
+    announce again (the ledger's one-chunk plan answers its finish once)."""
+    async with open_test_platform(make_settings(tmp_path, strategy=Strategy.PULL)) as platform:
+        author = await user(platform, "author")
+
+        async def work() -> None:
+            await platform.feed.create_post(author=author, body="hello")
+            (plan_task,) = await take_all(platform, bulk=False)
+            await platform.fanout.handle(plan_task)
+            await platform.fanout.handle(plan_task)  # delivered again
+
+        assert await added_events(platform, author, work) == 1
