@@ -1,5 +1,6 @@
 """What the Neptune follow graph promises beyond the contract: a celebrity's followers
-stay cheap to count and to page, batches fit the Bolt message limit, the IAM token is
+stay cheap to count and to page, spans follow the current followers (blocks emptied by
+unfollows are deleted), batches fit the Bolt message limit, the IAM token is
 Neptune's signed request, and driver failures map onto the store error tree."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 import neo4j
 import pytest
 from botocore.credentials import ReadOnlyCredentials
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from neo4j import AsyncDriver
 from neo4j._codec.packstream.v1 import Packer  # the driver's own encoder: the sizes' ground truth
 from neo4j.exceptions import (
@@ -39,6 +42,7 @@ from murmur.storage.factory import open_backends
 from murmur.storage.neptune import NeptuneFollowGraph
 from murmur.storage.neptune.auth import SERVICE, iam_auth_manager, signed_auth_token
 from murmur.storage.neptune.bolt import store_error
+from murmur.storage.neptune.graph import DEFAULT_BLOCK_SIZE, cut_spans
 from murmur.storage.neptune.messages import (
     EXTRA_MAP_RESERVE,
     batches,
@@ -194,7 +198,14 @@ async def test_a_malformed_cursor_is_invalid_input(graph: NeptuneFollowGraph, cu
         await graph.followers(user_id=new_ids(1)[0], after=cursor, limit=3)
 
 
-@pytest.mark.parametrize("span", ["", "1:2", "2:1:10", "1:1:10", "0:5:0", "0:5:x", "0:5:10:1", "-1:5:10"])
+@pytest.mark.parametrize(
+    "span",
+    [
+        *["", "1:2", "2:1:10", "1:1:10", "0:5:0", "0:5:x", "0:5:10:1", "-1:5:10"],
+        *["0:10/", "10:0/1", "0:10:3/1", "0:10/3-5", "0:10/5,5", "0:10/1,2", "0:10/1-", "0:10/x"],
+        "0:10/100-0",  # more blocks than a span ever names
+    ],
+)
 async def test_a_span_not_from_this_graph_is_a_permanent_error(graph: NeptuneFollowGraph, span: str) -> None:
     with pytest.raises(PermanentStoreError):
         await graph.followers_in(user_id=new_ids(1)[0], span=span)
@@ -431,6 +442,274 @@ async def test_a_users_blocks_keep_the_size_they_were_made_with(
         assert [sorted(part) for part in parts] == [
             sorted(fans[i : i + BLOCK]) for i in range(30, -1, -BLOCK)
         ]
+
+
+# --- spans over the live blocks only; blocks emptied by unfollows are deleted ---------------
+
+
+async def stored_block_nodes(driver: AsyncDriver, user: UserId) -> dict[int, tuple[int | None, int]]:
+    """The user's FollowerBlock nodes as stored: n -> (members property, MEMBER_OF edges)."""
+    records, _, _ = await driver.execute_query(
+        "MATCH (blk:FollowerBlock) WHERE blk.key STARTS WITH $prefix "
+        "OPTIONAL MATCH (blk)<-[m:MEMBER_OF]-() "
+        "RETURN blk.key AS key, blk.owner AS owner, blk.n AS n, blk.members AS members, count(m) AS edges",
+        prefix=f"{user}:",
+    )
+    nodes: dict[int, tuple[int | None, int]] = {}
+    for r in records:
+        n = int(r["key"].split(":")[1])
+        if r["owner"] is not None:
+            assert (r["owner"], r["n"]) == (int(user), n)
+        nodes[n] = (r["members"], r["edges"])
+    return nodes
+
+
+async def spans_read(graph: NeptuneFollowGraph, star: UserId, size: int) -> list[list[UserId]]:
+    spans = await graph.follower_spans(user_id=star, size=size)
+    return [await graph.followers_in(user_id=star, span=span) for span in spans]
+
+
+@pytest.mark.parametrize("blocks", [BLOCK, DEFAULT_BLOCK_SIZE], ids=["blocks-of-10", "blocks-of-1000"])
+async def test_spans_count_the_current_followers_not_every_follow_ever_made(
+    bolt_server: BoltServer, blocks: int
+) -> None:
+    graph = await NeptuneFollowGraph.open(NeptuneSettings(uri=bolt_server.uri), follower_block_size=blocks)
+    try:
+        star, *fans = new_ids(1001)
+        await graph.follow_many(pairs=[(fan, star) for fan in fans])
+        for fan in fans[:-1]:
+            assert await graph.unfollow(follower=fan, followee=star)
+        # 1,000 follows, 1 follower: one span of one block (the old cut made 100 of 1..1000)
+        assert await spans_read(graph, star, 10) == [[fans[-1]]]
+
+        more = new_ids(1000)
+        await graph.follow_many(pairs=[(fan, star) for fan in more])
+        for fan in more:
+            if more.index(fan) % 20:
+                await graph.unfollow(follower=fan, followee=star)
+        # 51 followers now, one in every other block of 10 (or all in two blocks of 1000)
+        parts = await spans_read(graph, star, 10)
+        assert sorted(fan for part in parts for fan in part) == sorted([fans[-1], *more[::20]])
+        assert all(len(part) <= 10 for part in parts)
+        assert len(parts) == 6  # ~ 51 / 10, whatever the history (the old cut: 200)
+    finally:
+        await graph.close()
+
+
+async def test_a_block_emptied_by_unfollows_is_deleted_and_a_follow_into_it_makes_it_again(
+    small_blocks: NeptuneFollowGraph, bolt_driver: AsyncDriver
+) -> None:
+    star, *fans = new_ids(26)
+    await small_blocks.follow_many(pairs=[(fan, star) for fan in fans[:23]])  # blocks 0, 1, 2 (3)
+    assert await stored_block_nodes(bolt_driver, star) == {0: (10, 10), 1: (10, 10), 2: (3, 3)}
+
+    for fan in fans[10:20]:  # block 1 emptied
+        await small_blocks.unfollow(follower=fan, followee=star)
+    await small_blocks.unfollow(follower=fans[0], followee=star)
+    assert await stored_block_nodes(bolt_driver, star) == {0: (9, 9), 2: (3, 3)}
+
+    for fan in fans[20:23]:  # the newest block emptied: gone too
+        await small_blocks.unfollow(follower=fan, followee=star)
+    assert await stored_block_nodes(bolt_driver, star) == {0: (9, 9)}
+    # the next follows take seqs 24 and 25, in block 2: it is made again, counted from 0
+    await small_blocks.follow_many(pairs=[(fans[23], star), (fans[20], star)])
+    assert await stored_block_nodes(bolt_driver, star) == {0: (9, 9), 2: (2, 2)}
+    parts = await spans_read(small_blocks, star, 100)
+    assert [sorted(part) for part in parts] == [sorted([*fans[1:10], fans[23], fans[20]])]
+    # and the followers pages go past the deleted block as before
+    pages = await walk_followers(small_blocks, star, 4)
+    assert [fan for page in pages for fan in page] == [fans[20], fans[23], *fans[9:0:-1]]
+
+
+async def test_one_follow_query_counts_each_block_once(
+    small_blocks: NeptuneFollowGraph, bolt_driver: AsyncDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 25 followers of one star and 3 of another across blocks, in one round trip
+    star, other, *fans = new_ids(27)
+    await small_blocks.follow(follower=fans[0], followee=star)
+    queries: list[str] = []
+    run = small_blocks._run
+
+    async def spy(query: str, parameters: Mapping[str, Any], **options: Any) -> list[neo4j.Record]:
+        queries.append(query)
+        return await run(query, parameters, **options)
+
+    monkeypatch.setattr(small_blocks, "_run", spy)
+    pairs = [(fan, star) for fan in fans] + [(fan, other) for fan in fans[:3]]
+    assert await small_blocks.follow_many(pairs=pairs) == 27
+    assert await small_blocks.follow(follower=star, followee=other)
+    assert len(queries) == 2
+    assert await stored_block_nodes(bolt_driver, star) == {0: (10, 10), 1: (10, 10), 2: (5, 5)}
+    assert await stored_block_nodes(bolt_driver, other) == {0: (4, 4)}
+
+
+@pytest.mark.parametrize(
+    ("blocks", "size", "spans"),
+    [
+        # whole blocks, newest first, while their members add up to at most the size
+        ([(3, 4), (2, 5), (0, 10)], 10, ["20:40/3-2", "0:10/0"]),
+        ([(9, 1), (7, 2), (6, 3), (2, 4)], 10, ["20:100/9,7-6,2"]),
+        # a block with more members than the size is cut alone, by seq, into equal parts of
+        # the seqs it has so far; its top part reaches the block's end
+        ([(1, 10), (0, 10)], 4, ["16:20/1", "13:16/1", "10:13/1", "6:10/0", "3:6/0", "0:3/0"]),
+        ([(1, 4)], 2, ["12:20/1", "10:12/1"]),  # the block holds seqs 11..14 so far
+    ],
+)
+def test_spans_group_whole_blocks_and_cut_a_block_bigger_than_the_size(
+    blocks: list[tuple[int, int]], size: int, spans: list[str]
+) -> None:
+    assert cut_spans(blocks, size=size, block_size=10, last=14 if blocks == [(1, 4)] else 40) == spans
+
+
+def test_a_span_names_at_most_its_share_of_blocks() -> None:
+    spans = cut_spans([(n, 1) for n in range(200)], size=5000, block_size=1000, last=200_000)
+    assert spans == [
+        f"{lo * 1000}:{(hi + 1) * 1000}/{hi}-{lo}" for hi, lo in [(199, 136), (135, 72), (71, 8), (7, 0)]
+    ]
+
+
+def assert_each_follower_in_one_span(parts: list[list[UserId]], followers: set[UserId]) -> None:
+    found = [fan for part in parts for fan in part]
+    assert sorted(found) == sorted(followers)  # each exactly once
+
+
+async def test_follows_and_unfollows_racing_span_cuts_lose_no_one(
+    small_blocks: NeptuneFollowGraph, bolt_driver: AsyncDriver
+) -> None:
+    # Whole blocks empty (and are deleted) and new ones are made while spans are cut and
+    # read: each span set is cut during one step of writes and read during the next, so
+    # it names blocks deleted since, or made again since. Every span set holds each
+    # follower who was there throughout exactly once.
+    star, *fans = new_ids(121)
+    stay = [fan for i, fan in enumerate(fans) if (i // BLOCK) % 2 == 0 and i % 2 == 0]
+    churn = [fan for fan in fans if fan not in stay]  # the odd blocks whole, half the even ones
+    await small_blocks.follow_many(pairs=[(fan, star) for fan in fans])
+    sizes = (1, 7, 10, 35, 1000)
+
+    async def cut() -> list[list[str]]:
+        return [await small_blocks.follower_spans(user_id=star, size=size) for size in sizes]
+
+    async def read(span_sets: list[list[str]]) -> list[list[UserId]]:
+        return [
+            [fan for span in spans for fan in await small_blocks.followers_in(user_id=star, span=span)]
+            for spans in span_sets
+        ]
+
+    def check(found_by_size: list[list[UserId]]) -> None:
+        for found in found_by_size:
+            # one who left and came back may be read twice: in a block a span named, and
+            # again, followed anew, in a newer block
+            assert sorted(fan for fan in found if fan in stay) == sorted(stay)
+
+    pending = await cut()
+    for step in range(5):  # unfollow, follow, unfollow, follow, unfollow
+        write = small_blocks.unfollow if step % 2 == 0 else small_blocks.follow
+        pending, found, done = await asyncio.gather(
+            cut(), read(pending), asyncio.gather(*(write(follower=fan, followee=star) for fan in churn))
+        )
+        assert all(done)
+        check(found)
+    check(await read(pending))
+
+    # the odd blocks and every block the churn made on top are gone; the counts are exact
+    assert await stored_block_nodes(bolt_driver, star) == {n: (5, 5) for n in range(0, 12, 2)}
+    assert (await small_blocks.follow_counts(user_ids=[star]))[star].followers == len(stay)
+
+
+_OPS = st.lists(st.tuples(st.booleans(), st.integers(0, 11)), min_size=1, max_size=40)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # each example mints its own ids
+)
+@given(ops=_OPS, size=st.integers(1, 25))
+async def test_spans_hold_each_current_follower_once_after_any_follows_and_unfollows(
+    small_blocks: NeptuneFollowGraph, bolt_driver: AsyncDriver, ops: list[tuple[bool, int]], size: int
+) -> None:
+    star, *fans = new_ids(13)
+    current: set[UserId] = set()
+    for follow, i in ops:
+        if follow:
+            assert await small_blocks.follow(follower=fans[i], followee=star) == (fans[i] not in current)
+            current.add(fans[i])
+        else:
+            assert await small_blocks.unfollow(follower=fans[i], followee=star) == (fans[i] in current)
+            current.discard(fans[i])
+
+    parts = await spans_read(small_blocks, star, size)
+    assert_each_follower_in_one_span(parts, current)
+    nodes = await stored_block_nodes(bolt_driver, star)
+    # as many spans as the current followers take, plus at most one per live block (a cut)
+    assert len(parts) <= -(-len(current) // size) + len(nodes)
+    if size >= BLOCK:  # whole blocks only: at most size each (a block cut by seq inside is
+        assert all(len(part) <= size for part in parts)  # cut by count, not by placement)
+    assert all(members == edges > 0 for members, edges in nodes.values())  # no empty block left
+    assert (await small_blocks.follow_counts(user_ids=[star]))[star].followers == len(current)
+
+
+# The follow query before blocks were counted: blocks with a key only, and no counted_from.
+_UNCOUNTED_FOLLOW = """
+UNWIND $rows AS row
+MERGE (a:User {id: row[0]}) ON CREATE SET a.followers = 0, a.following = 0, a.unfollows = 0,
+    a.follower_seq = 0, a.block_size = $block_size
+MERGE (b:User {id: row[1]}) ON CREATE SET b.followers = 0, b.following = 0, b.unfollows = 0,
+    b.follower_seq = 0, b.block_size = $block_size
+WITH a, b, row[2] AS at
+OPTIONAL MATCH (a)-[old:FOLLOWS]->(b)
+WITH a, b, at, old WHERE old IS NULL
+WITH a, b, at ORDER BY at
+WITH b, collect(a) AS fans, collect(at) AS ats
+SET b.follower_seq = b.follower_seq + size(fans), b.followers = b.followers + size(fans)
+WITH b, fans, ats, b.follower_seq - size(fans) AS base
+UNWIND range(0, size(fans) - 1) AS i
+WITH b, fans[i] AS a, ats[i] AS at, base + i + 1 AS seq
+MERGE (blk:FollowerBlock {key: toString(b.id) + ':' + toString(toInteger((seq - 1) / b.block_size))})
+CREATE (a)-[:FOLLOWS {seq: seq, at: at}]->(b), (a)-[:MEMBER_OF {seq: seq}]->(blk)
+SET a.following = a.following + 1
+RETURN count(*) AS created
+"""
+
+
+async def test_blocks_made_before_blocks_were_counted_are_cut_by_seq_and_kept(
+    small_blocks: NeptuneFollowGraph, bolt_driver: AsyncDriver
+) -> None:
+    star, *fans = new_ids(41)
+    rows = [[int(fan), int(star), i] for i, fan in enumerate(fans[:25], 1)]
+    await bolt_driver.execute_query(_UNCOUNTED_FOLLOW, rows=rows, block_size=BLOCK)
+    uncounted = {0: (None, 10), 1: (None, 10), 2: (None, 5)}
+    assert await stored_block_nodes(bolt_driver, star) == uncounted
+
+    # before any follow here: all of it by seq, as before
+    assert [sorted(p) for p in await spans_read(small_blocks, star, 10)] == [
+        sorted(fans[i : min(i + 10, 25)]) for i in (20, 10, 0)
+    ]
+    for fan in fans[10:20]:  # unfollows here empty an uncounted block: it stays
+        await small_blocks.unfollow(follower=fan, followee=star)
+    assert await stored_block_nodes(bolt_driver, star) == {0: (None, 10), 1: (None, 0), 2: (None, 5)}
+
+    # the first follow here starts a counted block after the newest uncounted one
+    await small_blocks.follow_many(pairs=[(fan, star) for fan in fans[25:]])
+    assert await stored_block_nodes(bolt_driver, star) == {
+        0: (None, 10),
+        1: (None, 0),
+        2: (None, 5),
+        3: (10, 10),
+        4: (5, 5),
+    }
+    assert (await stored_blocks(bolt_driver, star))[f"{star}:3"][0] == (fans[25], 31)
+    parts = await spans_read(small_blocks, star, 10)
+    assert [sorted(p) for p in parts] == [
+        sorted(fans[35:]),
+        sorted(fans[25:35]),
+        sorted(fans[20:25]),
+        [],
+        sorted(fans[:10]),
+    ]
+    pages = await walk_followers(small_blocks, star, 7)
+    assert [fan for page in pages for fan in page] == [*fans[:9:-1][:20], *fans[9::-1]]
+    assert (await small_blocks.follow_counts(user_ids=[star]))[star].followers == 30
 
 
 # --- Bolt message sizes --------------------------------------------------------------------

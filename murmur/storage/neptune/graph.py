@@ -5,20 +5,37 @@ Layout (ids are the domain's ids as integers):
     (a:User)-[:FOLLOWS {seq, at}]->(b:User)                      the pair: a follows b
     (a:User)-[:MEMBER_OF {seq}]->(:FollowerBlock {key: "b:n"})   a in block n of b's followers
 
-    User {id, followers, following, unfollows, follower_seq, block_size}
+    User {id, followers, following, unfollows, follower_seq, block_size, counted_from}
+    FollowerBlock {key, owner, n, members}     owner: b's id; members: its MEMBER_OF edges
 
 Every follow of b takes the next `seq` from b's counter `follower_seq` (follows ever made to
 b) and joins block n = (seq - 1) // block_size, whose node is found by its unique, indexed
 key "<b's id>:<n>". Block n of b holds exactly the followers with seq in
-[n * block_size + 1, (n + 1) * block_size], fewer after unfollows. So:
+[n * block_size + 1, (n + 1) * block_size], fewer after unfollows. A block counts its
+members in the same query that adds or removes them (a follow query adds to each block
+once, for all its new members), and the unfollow that takes its last member deletes it:
+only blocks that hold someone exist (compaction). So:
 
-- follower_spans reads b's counter (O(1)) and cuts seq 1..counter into ranges "lo:hi:size";
-  followers_in looks up the blocks those seqs fall in by key and returns their members:
-  its cost is the members of those blocks, whatever b's total. A span size that is a
-  multiple of the block size (fan-out: 5000; blocks: 1000) reads no member outside it.
+- follower_spans lists b's blocks by the index on `owner`, with b's node, in one query
+  (O(live blocks): 10 M follows and 1 follower left is one block, one span), and groups
+  them newest first into spans of about `size` members, at most SPAN_MAX_BLOCKS blocks
+  each; a block with more members than `size` is cut alone by seq (cut_spans). A span
+  "lo:hi/9-7,4" names its blocks and seq bounds; followers_in looks up those blocks by key
+  and returns their members with seq in lo+1..hi: its cost is the members of the blocks
+  it names, whatever b's total or history.
+- Spans and compaction race safely. Every follow and unfollow of b writes b's node, so
+  they are serialised per followee (FalkorDB runs writes one at a time; Neptune fails one
+  of two concurrent writers with ConcurrentModificationException, retried), and a block's
+  count is exact. A follower is always in an existing block (the follow that puts them
+  there merges the block in the same query), so every current follower is in a block
+  listed by the one query that cuts the spans (one read: a snapshot on Neptune, and
+  between two writes on FalkorDB), hence in exactly one span. A block deleted
+  after the cut reads as empty; a follow that makes it again (only the newest block can
+  be: seqs only grow) adds a later follower, who may or may not be read, as the protocol
+  allows. A follower who leaves and comes back gets a new seq, as before.
 - followers() pages newest first by (seq, follower id) from the block the cursor is in
-  downwards, a window of blocks per query: page 100 costs what page 1 does. Blocks emptied
-  by unfollows still cost a lookup each (they are never compacted); a page that meets
+  downwards, a window of blocks per query: page 100 costs what page 1 does. Blocks deleted
+  by compaction still cost a key lookup each (a miss in the index); a page that meets
   them reads further windows, doubling up to _MAX_WINDOW blocks.
 - The counts (followers, following, unfollows) live on the User nodes and change in the
   same query as the edges, and only when an edge is made or removed: O(1) to read.
@@ -47,6 +64,18 @@ Whether a follow is new is read in the query itself (OPTIONAL MATCH before CREAT
 Neptune a mutation query locks what it read, and FalkorDB runs writes one at a time, so
 two concurrent follows of the same pair create one edge and count it once.
 
+Blocks made before blocks were counted (no owner, n or members; users without
+counted_from) are not migrated. Such a user's spans cut seq 1..follower_seq as before
+("lo:hi:block_size", spans of seqs, read by key: every follow ever made costs its share
+again) until its first follow here, which sets counted_from to the block after its newest
+and moves follower_seq to that block's start: from then on, old blocks (n < counted_from)
+are cut by seq as before and never deleted (their members stay null), and newer blocks are
+counted, listed and compacted. followers_in still reads a "lo:hi:block_size" span, so
+chunks queued before an upgrade are read as they were cut. Run one version at a time
+against a graph (stop the old writers, then start the new): a follow the old code writes
+after the new code's first follow of the same user is not counted, so no span may list its
+block, and compaction may delete that block with the follower still in it.
+
 Pre-1.0, this layout replaced one with a single (:User)-[:FOLLOWS]->(:User) edge per
 follow and no counters; graphs in that layout are not migrated: start from an empty one.
 """
@@ -71,12 +100,13 @@ from murmur.storage.neptune.messages import batches
 
 DEFAULT_BLOCK_SIZE = 1000
 _MAX_WINDOW = 32  # blocks per page query at most, once windows grow past sparse blocks
+SPAN_MAX_BLOCKS = 64  # blocks one span names at most (a chunk's reads, whatever the blocks hold)
 
 
 def _new_user(node: str) -> str:
     return (
         f"{node}.followers = 0, {node}.following = 0, {node}.unfollows = 0, "
-        f"{node}.follower_seq = 0, {node}.block_size = $block_size"
+        f"{node}.follower_seq = 0, {node}.block_size = $block_size, {node}.counted_from = 0"
     )
 
 
@@ -85,7 +115,13 @@ def _new_user(node: str) -> str:
 # counter SET on one row per followee is read back exactly, where a counter SET once per
 # follow would be read back as its final value on every row. Hence: collect each
 # followee's new followers (in call order, by `at`), take that many seqs at once, then
-# hand them out by position.
+# hand them out by position. The same goes for a block's `members`: the new followers are
+# grouped by block, and each block is merged and counted once per query.
+#
+# counted_from is 0 for every user made since blocks are counted. A user made before has
+# none: its first follow here sets it to the block after its newest (old, uncounted) one and
+# moves follower_seq up to that block's start, so no block holds both counted and uncounted
+# members (a gap in seqs is harmless: unfollows leave gaps too).
 _FOLLOW = f"""
 UNWIND $rows AS row
 MERGE (a:User {{id: row[0]}}) ON CREATE SET {_new_user("a")}
@@ -95,11 +131,21 @@ OPTIONAL MATCH (a)-[old:FOLLOWS]->(b)
 WITH a, b, at, old WHERE old IS NULL
 WITH a, b, at ORDER BY at
 WITH b, collect(a) AS fans, collect(at) AS ats
-SET b.follower_seq = b.follower_seq + size(fans), b.followers = b.followers + size(fans)
-WITH b, fans, ats, b.follower_seq - size(fans) AS base
+SET b.counted_from = coalesce(
+    b.counted_from, toInteger((b.follower_seq + b.block_size - 1) / b.block_size))
+WITH b, fans, ats, CASE WHEN b.follower_seq > b.counted_from * b.block_size
+    THEN b.follower_seq ELSE b.counted_from * b.block_size END AS base
+SET b.follower_seq = base + size(fans), b.followers = b.followers + size(fans)
+WITH b, fans, ats, base
 UNWIND range(0, size(fans) - 1) AS i
 WITH b, fans[i] AS a, ats[i] AS at, base + i + 1 AS seq
-MERGE (blk:FollowerBlock {{key: toString(b.id) + ':' + toString(toInteger((seq - 1) / b.block_size))}})
+WITH b, toInteger((seq - 1) / b.block_size) AS n, collect([a, at, seq]) AS joining
+MERGE (blk:FollowerBlock {{key: toString(b.id) + ':' + toString(n)}})
+    ON CREATE SET blk.owner = b.id, blk.n = n, blk.members = 0
+SET blk.members = blk.members + size(joining)
+WITH b, blk, joining
+UNWIND joining AS j
+WITH b, blk, j[0] AS a, j[1] AS at, j[2] AS seq
 CREATE (a)-[:FOLLOWS {{seq: seq, at: at}}]->(b), (a)-[:MEMBER_OF {{seq: seq}}]->(blk)
 SET a.following = a.following + 1
 RETURN count(*) AS created
@@ -108,6 +154,8 @@ RETURN count(*) AS created
 # Both users are found by id before the edge is matched between them: a pattern with one
 # end fixed by a constant is planned by FalkorDB as a walk of that end's edges. (In the
 # block keys, toInteger keeps "n" an integer's text should an engine divide into floats.)
+# The block that loses its last member goes in the same query (an uncounted block's
+# members stay null: it is never deleted). No edge between the pair: no row, nothing done.
 _UNFOLLOW = """
 MATCH (a:User {id: $follower})
 MATCH (b:User {id: $followee})
@@ -118,8 +166,12 @@ OPTIONAL MATCH (blk:FollowerBlock {key: key})
 WITH a, b, r, blk
 OPTIONAL MATCH (a)-[m:MEMBER_OF]->(blk)
 DELETE r, m
-SET a.following = a.following - 1, b.followers = b.followers - 1, b.unfollows = b.unfollows + 1
-RETURN count(*) AS removed
+SET a.following = a.following - 1, b.followers = b.followers - 1, b.unfollows = b.unfollows + 1,
+    blk.members = blk.members - 1
+WITH blk, count(*) AS removed
+WITH removed, CASE WHEN blk.members = 0 THEN blk END AS emptied
+DELETE emptied
+RETURN removed
 """
 
 _FOLLOWS_ANY = """
@@ -149,6 +201,16 @@ RETURN u.id AS id, u.followers AS followers, u.following AS following, u.unfollo
 _HEAD = """
 MATCH (u:User {id: $user})
 RETURN u.follower_seq AS last, u.block_size AS block_size, u.followers AS followers
+"""
+
+# The user's node and its counted blocks (found by the index on owner; uncounted blocks have
+# no owner). Its last unfollow deletes an emptied block, so the filter is only a guard.
+_LIVE_BLOCKS = """
+MATCH (u:User {id: $user})
+OPTIONAL MATCH (blk:FollowerBlock {owner: $user})
+WHERE blk.members > 0
+RETURN u.follower_seq AS last, u.block_size AS block_size, u.followers AS followers,
+    u.counted_from AS counted_from, collect([blk.n, blk.members]) AS blocks
 """
 
 # Members of the blocks named by $keys after the cursor position, newest first. The block
@@ -207,16 +269,91 @@ def _parse_cursor(cursor: str | None) -> tuple[int, int]:
     return position[0], position[1]
 
 
-def _span(lo: int, hi: int, block_size: int) -> str:
+def _seq_span(lo: int, hi: int, block_size: int) -> str:
+    """Seqs lo+1..hi, in whichever blocks they fall in: uncounted blocks only."""
     return f"{lo}:{hi}:{block_size}"
 
 
-def _parse_span(span: str) -> tuple[int, int, int]:
-    parts = [parse_id(part) for part in span.split(":")]
+def _block_span(lo: int, hi: int, blocks: Sequence[int]) -> str:
+    """Seqs lo+1..hi of the blocks named (descending), written as runs: "lo:hi/9-7,4"."""
+    runs: list[list[int]] = []
+    for n in blocks:
+        if runs and runs[-1][-1] == n + 1:
+            runs[-1][-1] = n
+        else:
+            runs.append([n, n])
+    return f"{lo}:{hi}/" + ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _parse_blocks(text: str) -> list[int] | None:
+    blocks: list[int] = []
+    for run in text.split(","):
+        ends = [parse_id(end) for end in run.split("-")]
+        match ends:
+            case [int(a)]:
+                top, bottom = a, a
+            case [int(a), int(b)] if a > b:
+                top, bottom = a, b
+            case _:
+                return None
+        if (blocks and top >= blocks[-1]) or len(blocks) + top - bottom + 1 > SPAN_MAX_BLOCKS:
+            return None  # not descending, or more blocks than a span names
+        blocks += range(top, bottom - 1, -1)
+    return blocks
+
+
+def _parse_span(span: str) -> tuple[int, int, list[int] | None, int]:
+    """(lo, hi, the blocks named, 0) for a span of counted blocks; (lo, hi, None, block_size)
+    for a span of seqs (uncounted blocks, and every span made before blocks were counted)."""
+    seqs, slash, named = span.partition("/")
+    parts = [parse_id(part) for part in seqs.split(":")]
     match parts:
-        case [int(lo), int(hi), int(block_size)] if lo < hi and block_size > 0:
-            return lo, hi, block_size
+        case [int(lo), int(hi)] if slash and lo < hi:
+            blocks = _parse_blocks(named)
+            if blocks is not None:
+                return lo, hi, blocks, 0
+        case [int(lo), int(hi), int(block_size)] if not slash and lo < hi and block_size > 0:
+            return lo, hi, None, block_size
     raise PermanentStoreError(f"not a follower span of this graph: {span!r}")
+
+
+def cut_spans(blocks: Sequence[tuple[int, int]], *, size: int, block_size: int, last: int) -> list[str]:
+    """Spans of about `size` followers over counted blocks [(n, members)], newest first.
+
+    Consecutive blocks go into one span while their members add up to at most size (and at
+    most SPAN_MAX_BLOCKS blocks); a block with more members than size is cut alone, into
+    ceil(members / size) equal seq ranges of the part it has filled (its top piece open to
+    the block's end): size members each in a full block, size on average in a thinned one
+    (its members are counted, not placed). Each span names its blocks, so none reads a
+    block it does not hold.
+    """
+    spans: list[str] = []
+    group: list[int] = []
+    total = 0
+
+    def flush() -> None:
+        nonlocal group, total
+        if group:
+            spans.append(_block_span(group[-1] * block_size, (group[0] + 1) * block_size, group))
+        group, total = [], 0
+
+    for n, members in sorted(blocks, reverse=True):
+        base, end = n * block_size, (n + 1) * block_size
+        if members > size:
+            flush()
+            pieces = -(-members // size)
+            top = max(base + 1, min(end, last))  # the block's seqs so far: base+1..top
+            bounds = [base + (top - base) * i // pieces for i in range(pieces + 1)]
+            bounds[-1] = end
+            pairs = zip(bounds[-2::-1], bounds[:0:-1], strict=True)
+            spans += [_block_span(lo, hi, [n]) for lo, hi in pairs if lo < hi]
+            continue
+        if total + members > size or len(group) == SPAN_MAX_BLOCKS:
+            flush()
+        group.append(n)
+        total += members
+    flush()
+    return spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +408,7 @@ class NeptuneFollowGraph(BoltClient):
     async def _prepare(self) -> None:
         # FalkorDB needs these indexes to find a node without a scan. Neptune indexes every
         # property itself and refuses the statement; FalkorDB refuses a second index.
-        for index in ("(u:User) ON (u.id)", "(b:FollowerBlock) ON (b.key)"):
+        for index in ("(u:User) ON (u.id)", "(b:FollowerBlock) ON (b.key)", "(b:FollowerBlock) ON (b.owner)"):
             with contextlib.suppress(PermanentStoreError):
                 await self._run(f"CREATE INDEX FOR {index}", {})
 
@@ -297,7 +434,7 @@ class NeptuneFollowGraph(BoltClient):
         if a is None or b is None:
             return False
         records = await self._run(_UNFOLLOW, {"follower": a, "followee": b})
-        return int(records[0]["removed"]) > 0
+        return bool(records) and int(records[0]["removed"]) > 0
 
     async def follows(self, *, follower: UserId, followees: Sequence[UserId]) -> set[UserId]:
         a = parse_id(follower)
@@ -335,22 +472,36 @@ class NeptuneFollowGraph(BoltClient):
         return _Head(last=r["last"], block_size=r["block_size"], followers=r["followers"])
 
     async def follower_spans(self, *, user_id: UserId, size: int) -> list[str]:
-        key = parse_id(user_id)
-        head = await self._head(key) if key is not None else None
-        if head is None or head.followers <= 0:
-            return []
-        size = max(1, size)
-        # seq ranges aligned on multiples of size, newest first; the newest ends at the counter
-        starts = range((head.last - 1) // size * size, -1, -size)
-        return [_span(lo, min(lo + size, head.last), head.block_size) for lo in starts]
-
-    async def followers_in(self, *, user_id: UserId, span: str) -> list[UserId]:
-        lo, hi, block_size = _parse_span(span)
+        """Spans over the live counted blocks (one query: the user and its live blocks), then,
+        for a user made before blocks were counted, its old blocks cut by seq as before."""
         key = parse_id(user_id)
         if key is None:
             return []
-        # only the blocks that seqs lo+1..hi fall in
-        blocks = range(_block_of(hi, block_size), _block_of(lo + 1, block_size) - 1, -1)
+        records = await self._run(_LIVE_BLOCKS, {"user": key})
+        if not records or records[0]["followers"] <= 0:
+            return []
+        r = records[0]
+        last, block_size, counted_from = r["last"], r["block_size"], r["counted_from"]
+        size = max(1, size)
+        live = [(n, members) for n, members in r["blocks"] if n is not None]
+        spans = cut_spans(live, size=size, block_size=block_size, last=last)
+        # uncounted: every block of a user no follow has touched since, else those below counted_from
+        uncounted = last if counted_from is None else min(last, counted_from * block_size)
+        # seq ranges aligned on multiples of size, newest first; the newest ends at its top
+        starts = range((uncounted - 1) // size * size, -1, -size) if uncounted > 0 else range(0)
+        return spans + [_seq_span(lo, min(lo + size, uncounted), block_size) for lo in starts]
+
+    async def followers_in(self, *, user_id: UserId, span: str) -> list[UserId]:
+        lo, hi, named, block_size = _parse_span(span)
+        key = parse_id(user_id)
+        if key is None:
+            return []
+        # the blocks named, or else only the blocks that seqs lo+1..hi fall in
+        blocks = (
+            named
+            if named is not None
+            else range(_block_of(hi, block_size), _block_of(lo + 1, block_size) - 1, -1)
+        )
         records = await self._run_batched(
             _BLOCKS_SPAN, name="keys", rows=[block_key(key, n) for n in blocks], fixed={"lo": lo, "hi": hi}
         )
