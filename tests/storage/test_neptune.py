@@ -712,6 +712,24 @@ async def test_blocks_made_before_blocks_were_counted_are_cut_by_seq_and_kept(
     assert (await small_blocks.follow_counts(user_ids=[star]))[star].followers == 30
 
 
+async def test_a_block_whose_count_drifted_is_kept_and_read_while_it_has_members(
+    small_blocks: NeptuneFollowGraph, bolt_driver: AsyncDriver
+) -> None:
+    """During a rolling upgrade a Murmur from before counted blocks can add a member to a
+    counted block without counting it: the block must neither be deleted with its member
+    in it nor left out of the spans when its count reaches 0."""
+    star, first, second, old = new_ids(4)
+    await small_blocks.follow_many(pairs=[(first, star), (second, star)])
+    # the old writer's follow: a third seq, into the same block, not counted
+    await bolt_driver.execute_query(_UNCOUNTED_FOLLOW, rows=[[int(old), int(star), 3]], block_size=BLOCK)
+    for fan in (first, second):
+        await small_blocks.unfollow(follower=fan, followee=star)
+    assert await stored_block_nodes(bolt_driver, star) == {0: (0, 1)}  # counted 0, one member
+    assert [sorted(p) for p in await spans_read(small_blocks, star, 10) if p] == [[old]]
+    await small_blocks.unfollow(follower=old, followee=star)
+    assert await stored_block_nodes(bolt_driver, star) == {}  # its last member gone: deleted
+
+
 # --- Bolt message sizes --------------------------------------------------------------------
 
 

@@ -169,7 +169,10 @@ DELETE r, m
 SET a.following = a.following - 1, b.followers = b.followers - 1, b.unfollows = b.unfollows + 1,
     blk.members = blk.members - 1
 WITH blk, count(*) AS removed
-WITH removed, CASE WHEN blk.members = 0 THEN blk END AS emptied
+OPTIONAL MATCH (blk)<-[left:MEMBER_OF]-()
+WHERE blk.members <= 0
+WITH blk, removed, count(left) AS still
+WITH removed, CASE WHEN blk.members <= 0 AND still = 0 THEN blk END AS emptied
 DELETE emptied
 RETURN removed
 """
@@ -204,11 +207,12 @@ RETURN u.follower_seq AS last, u.block_size AS block_size, u.followers AS follow
 """
 
 # The user's node and its counted blocks (found by the index on owner; uncounted blocks have
-# no owner). Its last unfollow deletes an emptied block, so the filter is only a guard.
+# no owner). Every block that exists is listed, whatever its count says: its last unfollow
+# deletes an emptied block, and one whose count drifted (a follow by a Murmur from before
+# counted blocks, during a rolling upgrade) must still be read, not skipped.
 _LIVE_BLOCKS = """
 MATCH (u:User {id: $user})
 OPTIONAL MATCH (blk:FollowerBlock {owner: $user})
-WHERE blk.members > 0
 RETURN u.follower_seq AS last, u.block_size AS block_size, u.followers AS followers,
     u.counted_from AS counted_from, collect([blk.n, blk.members]) AS blocks
 """
@@ -483,7 +487,8 @@ class NeptuneFollowGraph(BoltClient):
         r = records[0]
         last, block_size, counted_from = r["last"], r["block_size"], r["counted_from"]
         size = max(1, size)
-        live = [(n, members) for n, members in r["blocks"] if n is not None]
+        # a count that drifted below the block's real members still gives it a place
+        live = [(n, max(members or 0, 1)) for n, members in r["blocks"] if n is not None]
         spans = cut_spans(live, size=size, block_size=block_size, last=last)
         # uncounted: every block of a user no follow has touched since, else those below counted_from
         uncounted = last if counted_from is None else min(last, counted_from * block_size)
