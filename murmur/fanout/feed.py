@@ -215,10 +215,9 @@ class Feed:
             log.warning("publishing %s failed; the outbox relay will retry", outbox.id, exc_info=True)
 
     async def _returning(self, viewer: UserId) -> None:
-        """Note the viewer's read; a viewer push may have skipped (inactive.py) gets their
+        """Note the viewer's read; a viewer push may have skipped (inactivity.py) gets their
         timeline rebuilt before this read."""
-        if await self.inactivity.came_back(viewer) and self.strategy.materialises:
-            await self._repair.rebuild(viewer)
+        await self.inactivity.returning(viewer, self._repair.rebuild if self.strategy.materialises else None)
 
     async def _check_target(self, viewer: UserId, target: UserId) -> None:
         if target == viewer:

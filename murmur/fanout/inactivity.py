@@ -1,7 +1,7 @@
 """Who push skips, and whose timeline is rebuilt when they come back: one rule, one place.
 
 Push skips owners whose recorded activity is older than the window (`active_among`, on
-the worker's clock). A reader is rebuilt before their first page (`came_back`, on the
+the worker's clock). A reader is rebuilt before their first page (`returning`, on the
 API's clock) when their activity is older than the window *less a margin*, because the
 two decisions are made in different processes: clocks differ by up to MAX_CLOCK_SKEW,
 so a reader the worker just judged inactive may look active by a few seconds to the API.
@@ -19,7 +19,7 @@ whoever push skipped has their next read recorded, and checked.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from murmur.domain import UserId
@@ -50,20 +50,21 @@ class Inactivity:
         active = await self._users.active_among(user_ids=owners, since=self._clock() - self.window)
         return [owner for owner in owners if owner in active]
 
-    async def came_back(self, viewer: UserId) -> bool:
-        """Record the viewer's read (at most once per `record_every`); True if push may have
-        skipped them since their last recorded read, so their timeline must be rebuilt."""
+    async def returning(self, viewer: UserId, rebuild: Callable[[UserId], Awaitable[None]] | None) -> None:
+        """Note the viewer's read (at most once per `record_every` per process). If push may
+        have skipped them since their last recorded read, `rebuild` runs first, and the read
+        is recorded only once it has succeeded: a rebuild that fails, or a request cancelled
+        during it, leaves the rebuild owed to the next read."""
         at = self._clock()
         last = self._recorded.get(viewer)
         if last is not None and (at - last).total_seconds() < self.record_every:
-            return False
+            return
+        if self.window is not None and rebuild is not None:
+            since = at - (self.window - 2 * MAX_CLOCK_SKEW)
+            if viewer not in await self._users.active_among(user_ids=[viewer], since=since):
+                await rebuild(viewer)
+        await self._users.record_activity(user_id=viewer, at=at)
         self._recorded[viewer] = at
         self._recorded.move_to_end(viewer)
         if len(self._recorded) > _REMEMBERED:
             self._recorded.popitem(last=False)
-        before = await self._users.record_activity(user_id=viewer, at=at)
-        return (
-            self.window is not None
-            and before is not None
-            and before < at - (self.window - 2 * MAX_CLOCK_SKEW)
-        )

@@ -261,3 +261,30 @@ async def test_a_full_page_costs_no_check(tmp_path: Path) -> None:
         faults.calls.clear()
         assert await page_bodies(platform, bob, first=2) == ["a4", "a3"]
         assert faults.calls["timelines.shortfall"] == 0 and faults.calls["posts.recent_posts"] == 0
+
+
+async def test_a_returning_reader_whose_rebuild_failed_is_rebuilt_on_the_next_read(tmp_path: Path) -> None:
+    """The read is recorded only once the rebuild it owes has succeeded: else the reader counts
+    as active and the posts push skipped while they were away are lost for good."""
+    window = timedelta(days=30)
+    now = datetime.now(UTC)
+    faults = Faults()
+    settings = settings_for(tmp_path, inactive_after_days=window.days)
+    async with platform_with(settings, faults, clock=lambda: now) as platform:
+        alice, bob = await register(platform, "alice"), await register(platform, "bob")
+        await platform.feed.follow(viewer=UserId(bob), target=UserId(alice))
+        await posts_by(platform, alice, "a1", "a2", "a3")
+        await drain(platform)
+        assert await page_bodies(platform, bob) == ["a3", "a2", "a1"]  # bob is active
+
+        now += window + timedelta(days=1)
+        for name in ("a4", "a5"):  # alice is active by posting; bob is skipped
+            await platform.feed.home_timeline(viewer=UserId(alice), after=None, start=0, first=1)
+            await posts_by(platform, alice, name)
+        await drain(platform)
+        assert await bodies(platform, bob) == ["a3", "a2", "a1"]
+
+        faults.fail("timelines.rebuild")
+        with pytest.raises(RetryableStoreError):
+            await page_bodies(platform, bob)
+        assert await page_bodies(platform, bob) == ["a5", "a4", "a3"]
