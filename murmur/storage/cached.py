@@ -8,7 +8,10 @@ lease. So a slow load that read the post before it was deleted cannot bring it b
 afterwards, whatever the timing, and neither can an eviction of the tombstone: an
 evicted lease or tombstone is not the lease the load holds. A delete writes its
 tombstone before the store delete (a crash between them cannot leave the post served)
-and again after it (a tombstone evicted meanwhile). A miss always falls through to the
+and again after it (a tombstone evicted meanwhile); a profile update or a revocation
+writes a fence first (a short-lived marker no load can take a lease over), so a load
+that read the old value before the store changed cannot cache it, even if this process
+dies before it caches the new one. A miss always falls through to the
 store, so flushing the cache changes no answer.
 """
 
@@ -27,6 +30,7 @@ from murmur.storage.base import Cache, OutboxMessage, PostStore, UserStore
 TTL_SECONDS = 3600
 TOMBSTONE = b"\x00"  # a deleted post: no encoded value starts with a zero byte
 LEASE = b"\x01"  # the start of a load's lease: no encoded value starts with it either
+FENCE = b"\x02"  # a change in progress: loads neither use it nor store over it
 LEASE_TTL_SECONDS = 30  # longer than a load takes; a lease left by a crashed load expires
 
 
@@ -59,7 +63,9 @@ async def _read_through(
     wanted = {key(i): i for i in ids}
     found = await cache.get_many(keys=list(wanted))
     values = {
-        wanted[k]: decode(data) for k, data in found.items() if data != TOMBSTONE and data[:1] != LEASE
+        wanted[k]: decode(data)
+        for k, data in found.items()
+        if data != TOMBSTONE and data[:1] not in (LEASE, FENCE)
     }
     gone = {wanted[k] for k, data in found.items() if data == TOMBSTONE}
     missing = [i for i in ids if i not in values and i not in gone]
@@ -75,6 +81,13 @@ async def _read_through(
             )
         values.update(loaded)
     return values
+
+
+async def _fence(cache: Cache, key: str) -> None:
+    """Before a change to the store: a load that read the old value meanwhile cannot cache
+    it (its lease is gone, and a new one cannot be taken over the fence), and if this
+    process dies before writing the new value, the fence expires and loads read the store."""
+    await cache.set_many(items={key: FENCE}, ttl_seconds=LEASE_TTL_SECONDS)
 
 
 def _encode_user(user: User) -> bytes:
@@ -125,8 +138,10 @@ class CachedUserStore:
         )
 
     async def update_profile(self, *, user_id: UserId, update: ProfileUpdate) -> User:
+        key = _user_key(user_id)
+        await _fence(self._cache, key)
         user = await self._inner.update_profile(user_id=user_id, update=update)
-        await self._cache.set_many(items={_user_key(user_id): _encode_user(user)}, ttl_seconds=TTL_SECONDS)
+        await self._cache.set_many(items={key: _encode_user(user)}, ttl_seconds=TTL_SECONDS)
         return user
 
     async def token_version(self, *, user_id: UserId) -> int | None:
@@ -148,8 +163,7 @@ class CachedUserStore:
 
     async def revoke_tokens(self, *, user_id: UserId) -> int:
         key = _token_version_key(user_id)
-        # dropped first: a crash after the store's revocation leaves no old version cached
-        await self._cache.delete(keys=[key])
+        await _fence(self._cache, key)
         version = await self._inner.revoke_tokens(user_id=user_id)
         await self._cache.set_many(items={key: str(version).encode()}, ttl_seconds=TTL_SECONDS)
         return version

@@ -134,3 +134,45 @@ async def test_replace_sets_only_where_the_expected_value_is_still_there(cache: 
         "leased": b"loaded",
         "changed": b"\x00",
     }
+
+
+class DiesAfterTheStoreWrite:
+    """A real user store whose revocation waits before writing, then writes and never
+    answers: the API process that died after the store changed, before the cache did."""
+
+    def __init__(self, inner: SqliteUserStore) -> None:
+        self._inner = inner
+        self.waiting = asyncio.Event()
+        self.go = asyncio.Event()
+        self.written = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def revoke_tokens(self, *, user_id: UserId) -> int:
+        self.waiting.set()
+        await self.go.wait()
+        await self._inner.revoke_tokens(user_id=user_id)
+        self.written.set()
+        await asyncio.Event().wait()  # never answers: cancelled as the process dies
+        raise AssertionError("unreachable")
+
+
+async def test_a_load_racing_a_revocation_whose_process_died_cannot_cache_the_old_version(
+    cache: Cache, db: SqliteDatabase
+) -> None:
+    inner = SqliteUserStore(db=db)
+    user = new_user()
+    await inner.create_user(user=user, password_hash="unused")
+    before = await inner.token_version(user_id=user.id)
+    dying = DiesAfterTheStoreWrite(inner)
+    revoking = asyncio.ensure_future(CachedUserStore(inner=dying, cache=cache).revoke_tokens(user_id=user.id))
+    await dying.waiting.wait()
+    users = CachedUserStore(inner=inner, cache=cache)
+    assert await users.token_version(user_id=user.id) == before  # read before the store changed
+    dying.go.set()
+    await dying.written.wait()
+    revoking.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await revoking
+    assert await users.token_version(user_id=user.id) == await inner.token_version(user_id=user.id) != before
