@@ -15,6 +15,11 @@ STORE_ERRORS = Counter(
 DELIVERIES = Counter(
     "murmur_fanout_deliveries_total", "Timeline entries written by fan-out, per strategy", ["strategy"]
 )
+TIMELINES_HEALED = Counter(
+    "murmur_timelines_healed_total",
+    "Materialised timelines a read found wrong and repaired (fan-out should leave none)",
+    ["reason"],
+)
 _LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 FANOUT_LAG = Histogram(
     "murmur_fanout_lag_seconds",

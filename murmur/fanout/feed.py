@@ -168,19 +168,21 @@ class Feed:
         # first: 0 still reads one entry: hasNextPage says whether the timeline has any
         limit = min(first, self.cap - start)
         post_ids = await self.strategy.read(viewer=viewer, before=after, limit=limit + 1)
-        if len(post_ids) <= limit and start + len(post_ids) < self.cap:
-            post_ids = await self._healed(viewer, after, limit + 1, post_ids)
+        reached_end = len(post_ids) <= limit and start + len(post_ids) < self.cap
+        if after is None or reached_end:  # the top, or the end: where a wrong timeline shows
+            depth = self.cap if reached_end else limit
+            post_ids = await self._healed(viewer, after, limit + 1, post_ids, depth=depth)
         has_next = len(post_ids) > limit and start + limit < self.cap
         return TimelinePage(post_ids=post_ids[:limit], start=start, has_next=has_next)
 
     async def _healed(
-        self, viewer: UserId, after: PostId | None, limit: int, read: list[PostId]
+        self, viewer: UserId, after: PostId | None, limit: int, read: list[PostId], *, depth: int
     ) -> list[PostId]:
-        """The page of a timeline that ended before the cap, after healing it (healing.py)."""
+        """The page, after healing the timeline (healing.py) if it was wrong."""
         if not (self.strategy.materialises and self.healing.due(viewer)):
             return read
         try:
-            if not await self.healing.heal(viewer):
+            if not await self.healing.heal(viewer, depth=depth):
                 return read
             return await self.strategy.read(viewer=viewer, before=after, limit=limit)
         except Exception:

@@ -202,9 +202,16 @@ async def page_bodies(platform: Platform, viewer: str, first: int = 10) -> list[
     return [found[post_id].body for post_id in page.post_ids]
 
 
+def heals_at_once(platform: Platform) -> Platform:
+    """Posts in these tests are seconds old: count them as settled, not as fan-out on its way."""
+    platform.feed.healing.fanout_grace = timedelta(0)
+    return platform
+
+
 async def test_a_read_heals_a_timeline_that_lost_a_write_nobody_saw(tmp_path: Path) -> None:
     faults = Faults()
     async with platform_with(settings_for(tmp_path), faults) as platform:
+        heals_at_once(platform)
         alice, bob = await register(platform, "alice"), await register(platform, "bob")
         await platform.feed.follow(viewer=UserId(bob), target=UserId(alice))
         lost, _ = await posts_by(platform, alice, "a1", "a2")
@@ -214,6 +221,58 @@ async def test_a_read_heals_a_timeline_that_lost_a_write_nobody_saw(tmp_path: Pa
 
         assert await page_bodies(platform, bob) == ["a2", "a1"]
         assert await bodies(platform, bob) == ["a2", "a1"]  # healed in the store, not only answered
+
+
+async def test_a_read_heals_a_full_timeline_missing_a_post_whose_task_was_lost(tmp_path: Path) -> None:
+    """Review: the readers with full timelines are the active ones; a dead-lettered post must
+    reach their first page too."""
+    faults = Faults()
+    async with platform_with(settings_for(tmp_path), faults) as platform:
+        heals_at_once(platform)
+        alice, bob = await register(platform, "alice"), await register(platform, "bob")
+        await platform.feed.follow(viewer=UserId(bob), target=UserId(alice))
+        await posts_by(platform, alice, "a1", "a2", "a3")
+        await drain(platform)
+        await posts_by(platform, alice, "a4")
+        queue = platform.backends.queue
+        lost = await queue.receive(max_messages=10, wait_seconds=0)
+        await queue.dead_letter(receipts=[m.receipt for m in lost])  # its fan-out gave up
+        assert await bodies(platform, bob) == ["a3", "a2", "a1"]
+
+        assert await page_bodies(platform, bob, first=2) == ["a4", "a3"]
+        assert await bodies(platform, bob) == ["a4", "a3", "a2"]
+
+
+async def test_a_read_heals_a_full_timeline_that_lost_its_newest_entry(tmp_path: Path) -> None:
+    """Review: the removal records a shortfall, whose refill comes from below the floor; the
+    newest post must still come back."""
+    faults = Faults()
+    async with platform_with(settings_for(tmp_path), faults) as platform:
+        heals_at_once(platform)
+        alice, bob = await register(platform, "alice"), await register(platform, "bob")
+        await platform.feed.follow(viewer=UserId(bob), target=UserId(alice))
+        *_, newest = await posts_by(platform, alice, "a1", "a2", "a3", "a4")
+        await drain(platform)
+        await platform.backends.timelines.remove_post(owners=[UserId(bob)], post_id=newest.id)
+
+        assert await page_bodies(platform, bob, first=2) == ["a4", "a3"]
+        assert await bodies(platform, bob) == ["a4", "a3", "a2"]
+
+
+async def test_a_read_takes_out_what_a_lost_unfollow_left(tmp_path: Path) -> None:
+    faults = Faults()
+    async with platform_with(settings_for(tmp_path), faults) as platform:
+        alice, bob, carol = [await register(platform, name) for name in ("alice", "bob", "carol")]
+        for followee in (alice, carol):
+            await platform.feed.follow(viewer=UserId(bob), target=UserId(followee))
+        await posts_by(platform, alice, "a1", "a2")
+        await posts_by(platform, carol, "c1")
+        await drain(platform)
+        await platform.backends.graph.unfollow(follower=UserId(bob), followee=UserId(carol))  # no task
+        assert await bodies(platform, bob) == ["c1", "a2", "a1"]
+
+        assert await page_bodies(platform, bob) == ["a2", "a1"]
+        assert await bodies(platform, bob) == ["a2", "a1"]
 
 
 async def test_a_read_refills_a_shortfall_whose_task_ran_out_of_retries(tmp_path: Path) -> None:
@@ -237,9 +296,12 @@ async def test_a_read_refills_a_shortfall_whose_task_ran_out_of_retries(tmp_path
         assert await bodies(platform, bob) == ["c3", "c2", "c1"]
 
 
-async def test_a_read_whose_healing_fails_is_answered_from_the_truth(tmp_path: Path) -> None:
+async def test_a_read_whose_healing_fails_is_answered_from_the_truth_and_the_next_one_heals(
+    tmp_path: Path,
+) -> None:
     faults = Faults()
     async with platform_with(settings_for(tmp_path), faults) as platform:
+        heals_at_once(platform)
         alice, bob = await register(platform, "alice"), await register(platform, "bob")
         await platform.feed.follow(viewer=UserId(bob), target=UserId(alice))
         lost, _ = await posts_by(platform, alice, "a1", "a2")
@@ -248,16 +310,32 @@ async def test_a_read_whose_healing_fails_is_answered_from_the_truth(tmp_path: P
         faults.fail("timelines.rebuild")
 
         assert await page_bodies(platform, bob) == ["a2", "a1"]
-        assert faults.pending("timelines.rebuild") == 0
+        assert faults.pending("timelines.rebuild") == 0 and await bodies(platform, bob) == ["a2"]
+        assert await page_bodies(platform, bob) == ["a2", "a1"]
+        assert await bodies(platform, bob) == ["a2", "a1"]
 
 
-async def test_a_full_page_costs_no_check(tmp_path: Path) -> None:
+async def test_a_post_still_being_fanned_out_is_not_taken_for_a_loss(tmp_path: Path) -> None:
+    faults = Faults()
+    async with platform_with(settings_for(tmp_path), faults) as platform:
+        alice, bob = await register(platform, "alice"), await register(platform, "bob")
+        await platform.feed.follow(viewer=UserId(bob), target=UserId(alice))
+        await posts_by(platform, alice, "a1")
+        await drain(platform)
+        await posts_by(platform, alice, "a2")  # its task waits on the queue
+        faults.calls.clear()
+        assert await page_bodies(platform, bob) == ["a1"]
+        assert faults.calls["timelines.rebuild"] == 0
+
+
+async def test_a_reader_who_keeps_reading_is_checked_once_a_minute(tmp_path: Path) -> None:
     faults = Faults()
     async with platform_with(settings_for(tmp_path), faults) as platform:
         alice, bob = await register(platform, "alice"), await register(platform, "bob")
         await platform.feed.follow(viewer=UserId(bob), target=UserId(alice))
         await posts_by(platform, alice, "a1", "a2", "a3", "a4")
         await drain(platform)
+        assert await page_bodies(platform, bob, first=2) == ["a4", "a3"]
         faults.calls.clear()
         assert await page_bodies(platform, bob, first=2) == ["a4", "a3"]
         assert faults.calls["timelines.shortfall"] == 0 and faults.calls["posts.recent_posts"] == 0
