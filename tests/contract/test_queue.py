@@ -136,6 +136,29 @@ async def test_a_message_goes_to_dead_letters_after_max_receives(
     assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=1)
 
 
+async def test_a_receipt_whose_lease_lapsed_cannot_settle_even_before_a_redelivery(
+    queue: Queue, queue_config: QueueConfig
+) -> None:
+    """AWS expires a receipt with its lease, whether or not the message was received again:
+    a worker whose heartbeat failed cannot ack, extend or hide a message others may take."""
+    await send(queue, [b"work"])
+    (lapsed,) = await queue.receive(max_messages=1, wait_seconds=0)
+    await asyncio.sleep(queue_config.visibility_timeout_seconds + 0.1)
+    settles = (
+        lambda: queue.extend(receipts=[lapsed.receipt], seconds=60),
+        lambda: queue.retry_later(receipt=lapsed.receipt, delay_seconds=60),
+        lambda: queue.ack(receipts=[lapsed.receipt]),
+        lambda: queue.dead_letter(receipts=[lapsed.receipt]),
+    )
+    for settle in settles:
+        with contextlib.suppress(PermanentStoreError):
+            await settle()
+    assert await queue.depth() == QueueDepth(visible=1, in_flight=0, dead=0)
+    (again,) = await queue.receive(max_messages=1, wait_seconds=0)
+    assert again.receive_count == 2
+    await queue.ack(receipts=[again.receipt])
+
+
 async def test_an_expired_lease_counts_as_a_delivery(queue: Queue, queue_config: QueueConfig) -> None:
     # a worker that dies mid-task never settles its message: it comes back, until it is dead
     await send(queue, [b"crashes the worker"])

@@ -31,6 +31,9 @@ from murmur.storage.sqlite.database import Session, SqliteDatabase
 DEDUP_WINDOW_SECONDS = 300.0  # SQS FIFO's deduplication interval
 
 _SETTLE = "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))"
+# a receipt settles only while its lease runs: once it lapsed, as on AWS, it is expired
+# even if nobody has received the message again yet
+_LIVE = "visible_at > ?"
 
 
 def _receipt(message_id: int, receive_count: int) -> str:
@@ -146,35 +149,39 @@ class SqliteQueue:
             return
         async with self._db.write() as tx:
             await tx.execute(
-                f"DELETE FROM queue_messages WHERE (id, receive_count) IN {_SETTLE}", (_deliveries(receipts),)
+                f"DELETE FROM queue_messages WHERE (id, receive_count) IN {_SETTLE} AND {_LIVE}",
+                (_deliveries(receipts), self._clock()),
             )
 
     async def extend(self, *, receipts: Sequence[str], seconds: float) -> None:
         if not receipts:
             return
+        now = self._clock()
         async with self._db.write() as tx:
             await tx.execute(
-                f"UPDATE queue_messages SET visible_at = ? WHERE (id, receive_count) IN {_SETTLE}",
-                (self._clock() + max(0.0, seconds), _deliveries(receipts)),
+                f"UPDATE queue_messages SET visible_at = ? WHERE (id, receive_count) IN {_SETTLE} AND {_LIVE}",
+                (now + max(0.0, seconds), _deliveries(receipts), now),
             )
 
     async def release(self, *, receipts: Sequence[str]) -> None:
         if not receipts:
             return
         async with self._db.write() as tx:
+            now = self._clock()
             await tx.execute(
                 "UPDATE queue_messages SET visible_at = ?, receive_count = receive_count - 1"
-                f" WHERE (id, receive_count) IN {_SETTLE}",
-                (self._clock(), _deliveries(receipts)),
+                f" WHERE (id, receive_count) IN {_SETTLE} AND {_LIVE}",
+                (now, _deliveries(receipts), now),
             )
         self._wake_receivers()
 
     async def retry_later(self, *, receipt: str, delay_seconds: float) -> None:
         message_id, count = _parse_receipt(receipt)
         async with self._db.write() as tx:
+            now = self._clock()
             await tx.execute(
-                "UPDATE queue_messages SET visible_at = ? WHERE id = ? AND receive_count = ?",
-                (self._clock() + max(0.0, delay_seconds), message_id, count),
+                f"UPDATE queue_messages SET visible_at = ? WHERE id = ? AND receive_count = ? AND {_LIVE}",
+                (now + max(0.0, delay_seconds), message_id, count, now),
             )
         if delay_seconds <= 0:
             self._wake_receivers()
@@ -184,8 +191,8 @@ class SqliteQueue:
             return
         async with self._db.write() as tx:
             ids = await tx.column(
-                f"SELECT id FROM queue_messages WHERE (id, receive_count) IN {_SETTLE}",
-                (_deliveries(receipts),),
+                f"SELECT id FROM queue_messages WHERE (id, receive_count) IN {_SETTLE} AND {_LIVE}",
+                (_deliveries(receipts), self._clock()),
             )
             await _move_to_dead_letters(tx, ids, now=self._clock())
 
