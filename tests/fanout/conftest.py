@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pytest
 from concurrent_machine import ConcurrentFanout
@@ -12,7 +12,54 @@ from devstack.cloud import StoreNames
 from murmur.settings import Settings, Strategy
 from murmur.storage.bundle import Backends
 from murmur.storage.factory import open_backends
+from tests.contract.backends.aws_semantics import AwsFifoSemantics
 from tests.servers import BoltServer, MongoServer, MotoServer, RedisServer
+
+
+class _FifoMemory:
+    """What AWS remembers server-side about a FIFO queue, shared by every client of a test."""
+
+    def __init__(self) -> None:
+        self.first_sent: dict[Any, float] = {}
+        self.deliveries: dict[str, Any] = {}
+        self.latest: dict[Any, str] = {}
+
+
+class SharedAwsFifoSemantics(AwsFifoSemantics):
+    """AwsFifoSemantics whose memory (dedup ids, receipts) is the queue's, not one client's:
+    the API process and the worker process each have a client, and AWS remembers a dedup id
+    whichever of them sent it."""
+
+    def __init__(self, client: Any, memory: _FifoMemory) -> None:
+        super().__init__(client)
+        self._memory = memory
+
+    @property  # type: ignore[override]
+    def _first_sent(self) -> dict[Any, float]:
+        return self._memory.first_sent
+
+    @_first_sent.setter
+    def _first_sent(self, value: dict[Any, float]) -> None:
+        if "_memory" in self.__dict__:  # AwsFifoSemantics.__init__ sets one of its own first
+            self._memory.first_sent = value
+
+    @property  # type: ignore[override]
+    def _deliveries(self) -> dict[str, Any]:
+        return self._memory.deliveries
+
+    @_deliveries.setter
+    def _deliveries(self, value: dict[str, Any]) -> None:
+        if "_memory" in self.__dict__:
+            self._memory.deliveries = value
+
+    @property  # type: ignore[override]
+    def _latest(self) -> dict[Any, str]:
+        return self._memory.latest
+
+    @_latest.setter
+    def _latest(self, value: dict[Any, str]) -> None:
+        if "_memory" in self.__dict__:
+            self._memory.latest = value
 
 
 class CloudFanout(ConcurrentFanout):
@@ -42,7 +89,16 @@ class CloudFanout(ConcurrentFanout):
         }
 
     async def open_backends(self, settings: Settings) -> Backends:
-        return await open_backends(settings)
+        """One process's clients; both processes' SQS clients keep AWS's FIFO rules (moto
+        forgets a dedup id once its message is gone, AWS remembers it 5 minutes), with one
+        memory, as the queue's is on AWS."""
+        if not hasattr(self, "fifo_memory"):
+            self.fifo_memory = _FifoMemory()
+        backends = await open_backends(settings)
+        for queue in (backends.queue, backends.bulk_queue):
+            sqs = cast(Any, queue)
+            sqs.client = SharedAwsFifoSemantics(sqs.client, self.fifo_memory)
+        return backends
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from interleaving import Checkpoint
+
 from murmur.domain import RetryableStoreError
 
 
@@ -44,3 +46,19 @@ class Faults:
         if release is not None and not release.is_set():
             self.held.set()
             await release.wait()
+
+    def clear(self) -> None:
+        """Forget every injected failure not raised yet (holds stay)."""
+        self._failures.clear()
+
+
+class Checkpoints:
+    """Several checkpoints as one, passed in order: e.g. a Gate (the call waits for its turn)
+    then Faults (the call, when it is taken, fails)."""
+
+    def __init__(self, *checkpoints: Checkpoint) -> None:
+        self._checkpoints = checkpoints
+
+    async def passing(self, call: str) -> None:
+        for checkpoint in self._checkpoints:
+            await checkpoint.passing(call)

@@ -1,8 +1,10 @@
 """Fan-out stays exact when workers race each other and the API, on the embedded backends.
 
-See concurrent_machine.py: API operations, several workers interleaved one store call at
-a time, redeliveries while a message is still being handled, killed workers, duplicated
-relay sends and lapsed users; after convergence every timeline equals the model's.
+See concurrent_machine.py: API operations in one process and several workers in another,
+interleaved one store call at a time, redeliveries while a message is still being handled,
+killed workers, duplicated relay sends, injected store failures, stalled graph writes,
+replans and lapsed users; after convergence every timeline equals the model's and every
+live post was announced once.
 """
 
 from __future__ import annotations
@@ -20,13 +22,19 @@ from murmur.storage.factory import open_backends
 
 
 class EmbeddedFanout(ConcurrentFanout):
+    """Each platform opens the same data folder: its own SQLite connections and in-process
+    cache and bus over one file, as `murmur serve` and `murmur worker` would."""
+
+    tmp: Path | None = None
+
     async def open_backends(self, settings: Settings) -> Backends:
-        self.tmp = Path(tempfile.mkdtemp(prefix="murmur-concurrency-"))
+        if self.tmp is None:
+            self.tmp = Path(tempfile.mkdtemp(prefix="murmur-concurrency-"))
         return await open_backends(settings.model_copy(update={"data_dir": self.tmp}))
 
-    async def close_backends(self, backends: Backends) -> None:
-        await backends.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+    async def remove_stores(self) -> None:
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class EmbeddedPush(EmbeddedFanout):

@@ -132,9 +132,7 @@ def test_a_refill_racing_the_delete_of_the_post_it_read(machine: ConcurrentFanou
     followed(machine, (1, 0))  # the backfill brings the newest 3 and sets user1's floor
     machine.converge_and_compare()
     machine.delete(index=4)  # the newest: user1's refill will read post 2 to fill the gap
-    worker = machine.run(
-        take(machine.gate, machine.platform.backends.queue, machine.platform.fanout.handle, "d")
-    )
+    worker = machine.run(take(machine.gate, machine.worker.backends.queue, machine.worker.fanout.handle, "d"))
     assert worker is not None
     # the delete's plan removes the post from user0, then from user1, then refills user1 with
     # post 2, which it has read: stop right before that write
@@ -165,7 +163,7 @@ def test_the_machine_notices_a_missing_recheck(
 ) -> None:
     """The harness itself: without fan-out's re-check after writing, the delete race above
     leaves a deleted post in a timeline, and the comparison says so."""
-    repair = machine.platform.fanout.repair
+    repair = machine.worker.fanout.repair
 
     async def no_recheck(*args: object, **kwargs: object) -> list[object]:
         return []
