@@ -43,7 +43,7 @@ def claim_cache(settings: Settings) -> CacheClaim:
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = settings.data_dir / LOCK_NAME
-    lock = path.open("a+")
+    lock = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+")  # private, as the data
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

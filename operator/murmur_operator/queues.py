@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
@@ -39,7 +37,9 @@ async def read_counts(sqs: SqsSpec) -> QueueCounts:
         async with _shared_session().create_client(
             "sqs", region_name=sqs.region, endpoint_url=sqs.endpoint_url, config=CLIENT_CONFIG
         ) as client:
-            totals = await asyncio.gather(*(_one(client, q.url, q.name) for q in sqs.queues))
+            # one after the other, in this task: kopf re-raises at shutdown the failure of any
+            # task still around (gather's children, when a read failed as the operator stopped)
+            totals = [await _one(client, q.url, q.name) for q in sqs.queues]
     except Exception as error:  # any failure to read means: hold, and say why
         raise QueueUnreadable(f"{type(error).__name__}: {error}") from error
     return QueueCounts(

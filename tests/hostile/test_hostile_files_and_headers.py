@@ -84,7 +84,8 @@ def test_the_data_folder_and_its_files_are_private(start_server: ServerFactory) 
     served.register("someone")  # a write: the -wal file is in use
     files = {p.name: mode(p) for p in served.data_dir.iterdir()}
     assert mode(served.data_dir) == 0o700
-    assert files == {n: 0o600 for n in ("murmur.db", "murmur.db-wal", "murmur.db-shm", "dev-jwt-secret")}
+    private = ("murmur.db", "murmur.db-wal", "murmur.db-shm", "dev-jwt-secret", "api.lock")
+    assert files == {n: 0o600 for n in private}
 
 
 # --- finding 10: a guessable secret --------------------------------------------------------------
