@@ -175,6 +175,13 @@ def worker(
     settings = build_settings(
         data_dir=data_dir, fanout=strategy, workers=workers, _model=FanoutWorkerSettings
     )
+    if settings.resolved_stores.bus == "local":
+        typer.echo(
+            "murmur: the live events of fan-outs this worker completes stay in this process "
+            "(MURMUR_STORES__BUS=local): the API's subscribers get them only with a shared bus "
+            "(MURMUR_STORES__BUS=redis)",
+            err=True,
+        )
     require_stores(settings)
 
     async def run() -> None:
