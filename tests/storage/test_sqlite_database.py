@@ -128,7 +128,9 @@ async def test_a_cancelled_write_is_rolled_back_and_the_writer_freed(db: SqliteD
 
 
 @pytest.mark.parametrize("turns", range(8))
-async def test_a_write_cancelled_at_any_point_leaves_the_writer_usable(db: SqliteDatabase, turns: int) -> None:
+async def test_a_write_cancelled_at_any_point_leaves_the_writer_usable(
+    db: SqliteDatabase, turns: int
+) -> None:
     """Cancelled after `turns` turns of the loop: at 1 it is waiting on its BEGIN, which
     still runs on the connection's thread and must be rolled back like any other step."""
 
