@@ -128,7 +128,7 @@ def assemble(
         inactivity=inactivity,
         healing=TimelineHealing(
             posts=truth.posts,
-            graph=truth.graph,
+            sources=sources,
             timelines=truth.timelines,
             repair=repair,
             enabled=settings.heal_reads,

@@ -3,9 +3,8 @@
 Fan-out repairs a timeline when it removes from it (repair.py), and a task that fails is
 retried; but a task can run out of retries (dead-lettered), or a write can be lost to a
 fault nobody saw. So a first page, and a page that reaches the end of a stored timeline
-before the cap, check the part of the timeline they read against the truth (the graph
-and the posts, never a cache), at most once per CHECK_EVERY_SECONDS per owner and
-process:
+before the cap, check the part of the timeline they read against the truth, at most
+once per CHECK_EVERY_SECONDS per owner and process:
 
 - a recorded shortfall is refilled;
 - entries the truth no longer backs (a deleted post, an author no longer followed) are
@@ -15,9 +14,13 @@ process:
   their fan-out may still be on its way, and a rebuild for every reader of a celebrity
   mid-fan-out would cost far more than it heals.
 
-If healing fails, the page is answered from the truth (feed.py), and the owner is not
-marked checked, so the next read tries again. A reader who keeps reading pays the check
-once a minute, and only on pages that look at the top or the end of their timeline.
+Finding what is wrong reads the owner's sources as a pull read does (sources.py, whose
+cached lists no follow change leaves stale in the process that made it); a stale list
+could only make a check miss something until the next one, never change a timeline:
+every repair (refill, re-check, rebuild) reads the graph itself. If healing fails, the
+page is answered from the truth (feed.py), and the owner is not marked checked, so the
+next read tries again. The check costs about one pull read (bench.reads: "first page +
+heal check"), paid once per CHECK_EVERY_SECONDS per reader and process.
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ from datetime import UTC, datetime, timedelta
 
 from murmur.domain import Delivery, UserId, id_time
 from murmur.fanout.repair import TimelineRepair
-from murmur.fanout.sources import followed_by
+from murmur.fanout.sources import Sources
 from murmur.metrics import TIMELINES_HEALED
-from murmur.storage.base import FollowGraph, PostStore, TimelineStore
+from murmur.storage.base import PostStore, TimelineStore
 
 log = logging.getLogger(__name__)
 
-CHECK_EVERY_SECONDS = 60.0
+CHECK_EVERY_SECONDS = 300.0
 FANOUT_GRACE_SECONDS = 300.0
 _REMEMBERED = 100_000
 
@@ -45,14 +48,14 @@ class TimelineHealing:
         self,
         *,
         posts: PostStore,
-        graph: FollowGraph,
+        sources: Sources,
         timelines: TimelineStore,
         repair: TimelineRepair,
         enabled: bool = True,
     ) -> None:
-        # the truth, never a cache: a stale list would make a healthy timeline look wrong
+        # posts and timelines from the stores themselves; sources as a pull read has them
         self._posts = posts
-        self._graph = graph
+        self._sources = sources
         self._timelines = timelines
         self._repair = repair
         self.check_every = CHECK_EVERY_SECONDS
@@ -79,7 +82,7 @@ class TimelineHealing:
             await self._repair.repair([owner])
             changed = self._healed(owner, "unbacked")
             stored = await self._timelines.timeline(owner=owner, before=None, limit=depth)
-        authors = await followed_by(self._graph, owner)
+        authors = await self._sources.of(owner)
         due = await self._posts.recent_posts(
             author_ids=authors, before=None, limit=depth, delivery=Delivery.PUSHED
         )

@@ -328,7 +328,7 @@ async def test_a_post_still_being_fanned_out_is_not_taken_for_a_loss(tmp_path: P
         assert faults.calls["timelines.rebuild"] == 0
 
 
-async def test_a_reader_who_keeps_reading_is_checked_once_a_minute(tmp_path: Path) -> None:
+async def test_a_reader_who_keeps_reading_is_checked_once_per_interval(tmp_path: Path) -> None:
     faults = Faults()
     async with platform_with(settings_for(tmp_path), faults) as platform:
         alice, bob = await register(platform, "alice"), await register(platform, "bob")
