@@ -16,12 +16,13 @@ PROTOS = $(wildcard proto/murmur/events/v1/*.proto)
 STUDY_OUT ?= study-results
 STUDY_ARGS ?=
 
-.PHONY: help bootstrap run stack test lint bench study autoscale-demo simulate proto clean
+.PHONY: help bootstrap run stack test soak lint bench study autoscale-demo simulate proto clean
 
 help:
 	@echo "make run     serve the embedded shape (DATA_DIR=$(DATA_DIR), RUN_ARGS=...)"
 	@echo "make stack   the cloud shape on one machine: local stores, API and worker (STACK_PORT=$(STACK_PORT))"
-	@echo "make test    pytest (PYTEST_ARGS=...)"
+	@echo "make test    pytest (PYTEST_ARGS=...); properties try the same examples every run"
+	@echo "make soak    the property tests with random examples, ten times as many for the machines"
 	@echo "make lint    ruff, ruff format --check, mypy --strict, import-linter"
 	@echo "make bench   benchmarks in bench/ (BENCH_ARGS=... for bench.serving)"
 	@echo "make study   the fan-out study, ~17 min: report in STUDY_OUT=$(STUDY_OUT) (STUDY_ARGS=--with-100k ...)"
@@ -51,6 +52,12 @@ test: bootstrap
 	@rc=0; $(UV_RUN) pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing" >&2; fi; \
 	exit $$rc
+
+# What the fixed examples of `make test` miss: random ones, many more (tests/hypothesis_profiles.py).
+SOAK_TESTS ?= tests/fanout tests/operator/test_scaling_decision.py tests/api/test_api_cost.py tests/storage/test_neptune.py
+soak: bootstrap
+	@scripts/system-deps.sh test
+	HYPOTHESIS_PROFILE=soak $(UV_RUN) pytest --timeout 3600 $(SOAK_TESTS) $(PYTEST_ARGS)
 
 # Runs every check and fails at the end, so one run shows every problem.
 lint: bootstrap

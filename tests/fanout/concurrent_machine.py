@@ -37,6 +37,7 @@ from murmur.settings import Settings, Strategy
 from murmur.storage.base import EventBus, Outgoing
 from murmur.storage.bundle import Backends
 from murmur.storage.memory import LocalEventBus
+from tests.hypothesis_profiles import examples
 from workers.drain import drain
 
 MAX_USERS = 5
@@ -571,6 +572,7 @@ def machine_settings(**overrides: Any) -> Callable[[type[ConcurrentFanout]], Any
         "suppress_health_check": list(HealthCheck),
         **overrides,
     }
+    values["max_examples"] = examples(values["max_examples"])  # more when soaking
 
     def apply(machine: type[ConcurrentFanout]) -> Any:
         case = machine.TestCase

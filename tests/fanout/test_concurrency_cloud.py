@@ -19,12 +19,14 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from tests.hypothesis_profiles import examples as soaked
+
 
 def _run(machine: type[ConcurrentFanout], examples: int) -> None:
     run_state_machine_as_test(
         machine,
         settings=hypothesis_settings(
-            max_examples=examples,
+            max_examples=soaked(examples),
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=list(HealthCheck),
