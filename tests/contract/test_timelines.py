@@ -119,7 +119,9 @@ async def test_trims_keep_storage_near_the_cap(timelines: TimelineStore) -> None
 
     assert await window(timelines, owner) == newest(pushed, cap)
     size = (await timelines.timeline_sizes(owners=[owner]))[owner]
-    assert cap <= size <= cap + 10 * every
+    # a store that never trims holds all cap + 10 * every; one that trims about one push in
+    # `every` has trimmed at least once in 10 * every pushes (no trim: e^-10, 1 run in 22,000)
+    assert cap <= size < cap + 10 * every
     assert await timelines.shortfall(owners=[owner]) == {}
 
 
