@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as redis
-from conftest import cloud_stack_env
 from e2e_client import Murmur, eventually, metric
 from test_live_subscriptions import EVENTS
 
@@ -22,6 +21,7 @@ from devstack.cloud import MurmurProcesses
 from murmur.events import codec
 from tests.servers import BoltServer, MongoServer, MotoServer, RedisServer
 from tests.servers._process import free_port
+from tests.support.cloud import cloud_stack_env
 
 FAST = {
     "MURMUR_SEED__ENABLED": "false",

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import cloud_stack_env
 from e2e_client import Murmur, eventually
 
 from devstack.cloud import MurmurProcesses
 from tests.servers import BoltServer, MongoServer, MotoServer, RedisServer
 from tests.servers._process import free_port
+from tests.support.cloud import cloud_stack_env
 
 SEED_USERS = 40
 CLIENTS = 4

@@ -16,16 +16,17 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
-from conftest import e2e_settings
 from e2e_client import Murmur
 from live_server import LiveServer, serving
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.support.e2e import e2e_settings
 
 T = TypeVar("T")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -120,6 +121,12 @@ def _local_storage(browser: WebDriver) -> str:
     return str(browser.execute_script("return JSON.stringify(Object.entries(window.localStorage))"))
 
 
+def _console(browser: WebDriver) -> list[dict[str, Any]]:
+    """The page's console log: Chrome's driver has get_log, which Selenium leaves untyped."""
+    entries: list[dict[str, Any]] = browser.get_log("browser")  # type: ignore[attr-defined]
+    return entries
+
+
 def _run(browser: WebDriver) -> None:
     time.sleep(0.5)  # GraphiQL parses the editor's text after a pause in typing, as a person's
     browser.find_element(By.CSS_SELECTOR, ".graphiql-execute-button").click()
@@ -177,7 +184,7 @@ def test_the_readme_tour_in_graphiql_offline(seeded: LiveServer, browser: WebDri
             "return Array.from(document.querySelectorAll('.CodeMirror')).map(e => [e.parentElement.className, e.offsetParent !== null, e.CodeMirror.getValue().slice(0, 80)])"
         )
         raise AssertionError(
-            f"{exc}; editors: {editors}; result pane: {_result(browser)!r}; console: {browser.get_log('browser')}"
+            f"{exc}; editors: {editors}; result pane: {_result(browser)!r}; console: {_console(browser)}"
         ) from None
     assert event["kind"] == "ADDED"
     assert event["post"] == {"body": body, "author": {"username": writer_name}}
@@ -196,7 +203,7 @@ def test_the_readme_tour_in_graphiql_offline(seeded: LiveServer, browser: WebDri
     assert login["token"] not in str(headers)
     problems = [
         entry["message"]
-        for entry in browser.get_log("browser")
+        for entry in _console(browser)
         if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]
     ]
     assert problems == []

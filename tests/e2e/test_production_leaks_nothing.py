@@ -11,8 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import e2e_settings
 from live_server import LiveServer, serving
+
+from tests.support.e2e import e2e_settings
 
 CLAIRVOYANCE = "clairvoyance==2.5.5"
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from conftest import cloud_stack_env, e2e_settings
 from e2e_client import Murmur, eventually, metric
 from live_server import LiveServer, serving
 
@@ -29,6 +28,8 @@ from devstack.cloud import MurmurProcesses
 from murmur.settings import Strategy
 from tests.servers import BoltServer, MongoServer, MotoServer, RedisServer
 from tests.servers._process import free_port
+from tests.support.cloud import cloud_stack_env
+from tests.support.e2e import e2e_settings
 
 T = TypeVar("T")
 CAP = 3

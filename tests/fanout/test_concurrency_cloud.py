@@ -12,14 +12,40 @@ shut.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from concurrent_machine import ConcurrentFanout
-from conftest import CloudHybrid, CloudPush
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from devstack.cloud import CloudServers
+from murmur.settings import Settings, Strategy
+from murmur.storage.bundle import Backends
 from tests.hypothesis_profiles import examples as soaked
+from tests.support.cloud import FifoMemory, StandIns, cloud_settings, open_aws_like_backends
+
+
+class CloudFanout(ConcurrentFanout):
+    """The machine on the stand-ins of the running test (the `cloud_servers` fixture)."""
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), **cloud_settings(StandIns.get())}
+
+    async def open_backends(self, settings: Settings) -> Backends:
+        """Both processes' SQS clients keep AWS's FIFO rules with one memory, the queue's."""
+        if not hasattr(self, "fifo_memory"):
+            self.fifo_memory = FifoMemory()
+        return await open_aws_like_backends(settings, self.fifo_memory)
+
+
+class CloudPush(CloudFanout):
+    strategy = Strategy.PUSH
+
+
+class CloudHybrid(CloudFanout):
+    strategy = Strategy.HYBRID
 
 
 def _run(machine: type[ConcurrentFanout], examples: int) -> None:
@@ -37,11 +63,11 @@ def _run(machine: type[ConcurrentFanout], examples: int) -> None:
 
 @pytest.mark.backend
 @pytest.mark.timeout(600)
-def test_push_stays_exact_under_concurrency_on_the_cloud_backends(cloud_servers: None) -> None:
+def test_push_stays_exact_under_concurrency_on_the_cloud_backends(cloud_servers: CloudServers) -> None:
     _run(CloudPush, examples=8)
 
 
 @pytest.mark.backend
 @pytest.mark.timeout(600)
-def test_hybrid_stays_exact_under_concurrency_on_the_cloud_backends(cloud_servers: None) -> None:
+def test_hybrid_stays_exact_under_concurrency_on_the_cloud_backends(cloud_servers: CloudServers) -> None:
     _run(CloudHybrid, examples=5)

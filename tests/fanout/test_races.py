@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 from concurrent_machine import ConcurrentFanout
-from conftest import CloudPush
 from interleaving import take
 from test_concurrency import EmbeddedHybrid, EmbeddedPush
+from test_concurrency_cloud import CloudPush
 
 
 def _machine(kind: type[ConcurrentFanout]) -> Iterator[ConcurrentFanout]:
