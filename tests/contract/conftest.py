@@ -41,7 +41,7 @@ IMPLEMENTATIONS: dict[str, list[str]] = {
     "users_store": ["sqlite", "mongo"],
     "post_store": ["sqlite", "mongo"],
     "graph": ["sqlite", "neptune"],
-    "timelines": ["sqlite", "redis_hot", "dynamodb"],
+    "timelines": ["sqlite", "redis_hot", "redis_hot_dynamodb", "dynamodb"],
     "queue": ["sqlite", "sqs"],
     "cache": ["memory", "redis"],
     "bus": ["local", "redis"],

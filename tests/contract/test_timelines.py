@@ -317,6 +317,55 @@ async def test_unknown_owners_have_empty_timelines(timelines: TimelineStore) -> 
     await timelines.add_to_timelines(owners=[], entry=entries(1)[0])
 
 
+# --- reads between writes ---------------------------------------------------------------------
+
+
+async def test_every_write_shows_in_the_next_read_after_a_read(timelines: TimelineStore) -> None:
+    """Read, write, read again, for every kind of write. A store that keeps what it read (the
+    hot timelines keep the timeline in Redis) must answer the second read as a store without
+    that copy would: additions show, removals stay removed, refills and rebuilds take hold."""
+    cap = timelines.cap
+    owner, author = owners(2)
+    truth = await full(timelines, owner)
+
+    async def check() -> None:
+        assert await window(timelines, owner) == newest(truth, cap)
+
+    async def read_while_short() -> None:
+        # what a short timeline shows below its floor is the store's business; the read is not
+        await window(timelines, owner)
+
+    await check()
+    pushed = [*entries(2), *entries(2, author=author)]
+    for entry in pushed:
+        await timelines.add_to_timelines(owners=[owner], entry=entry)
+    truth += pushed
+    await check()
+
+    gone = newest(truth, cap)[1]
+    assert await timelines.remove_post(owners=[owner], post_id=gone.post_id) == [owner]
+    truth.remove(gone)
+    await read_while_short()
+    await settle(timelines, owner, truth)
+    await check()
+
+    assert await timelines.remove_author(owner=owner, author_id=author) >= 1
+    truth = [entry for entry in truth if entry.author_id != author]
+    await read_while_short()
+    await settle(timelines, owner, truth)
+    await check()
+
+    followed = entries(3)  # a follow: all of the followee's posts
+    await timelines.backfill(owner=owner, entries=followed, complete_above=None)
+    truth += followed
+    await check()
+
+    returning = entries(2)  # pushes this timeline missed, then a rebuild from the sources
+    truth += returning
+    await timelines.rebuild(owner=owner, entries=newest(truth, cap))
+    await check()
+
+
 # --- concurrency: the same writes racing each other ------------------------------------------
 
 

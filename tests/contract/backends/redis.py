@@ -2,7 +2,8 @@
 
 Every test gets a key and channel prefix of its own on the session's redis-server, and
 its keys are deleted afterwards. The hot timelines run in front of a SQLite timeline
-store, as they run in front of DynamoDB in the cloud: the contract holds for the pair.
+store (`redis_hot`) and in front of DynamoDB on moto (`redis_hot_dynamodb`), the cloud's
+pairing: the contract holds for each pair.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from murmur.settings import RedisSettings
+from murmur.storage.dynamodb import DynamoTimelineStore
 from murmur.storage.redis import RedisCache, RedisConnection, RedisEventBus, RedisHotTimelines
 from murmur.storage.sqlite import SqliteDatabase, SqliteTimelineStore
 from tests.servers import RedisServer
@@ -51,3 +53,11 @@ async def redis_hot_timelines(
         yield RedisHotTimelines(inner=SqliteTimelineStore(db=db, cap=timeline_cap), conn=redis_connection)
     finally:
         await db.close()
+
+
+@pytest.fixture
+def redis_hot_dynamodb_timelines(
+    redis_connection: RedisConnection, dynamodb_timelines: DynamoTimelineStore
+) -> RedisHotTimelines:
+    """Production's pairing; the DynamoDB store (backends/aws.py) opens and drops its own table."""
+    return RedisHotTimelines(inner=dynamodb_timelines, conn=redis_connection)
