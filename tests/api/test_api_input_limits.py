@@ -1,15 +1,21 @@
 """Every length limit at its boundaries (issue 18): the minimum and the maximum pass, one
-past either end answers InvalidInput naming the field, through the gateway schema. Lengths
-are code points after cleaning (NFC, trimmed), as README's "Limits" table says."""
+past either end is refused. User input answers InvalidInput naming the field, through the
+gateway schema; lengths are code points after cleaning (NFC, trimmed), as README's "Limits"
+table says. Then the limits on a request: tokens, depth, aliases, page size, cost, body bytes."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import Client
+from api_helpers import Client, make_settings, running_app
+from graphql import Lexer, Source, TokenKind
 
+from api.schema import build_schema
 from murmur.domain import Limits
+from murmur.platform import Platform
 
 # README, "Limits": username 3-30, password 8-128, display name 1-50, bio 0-280, post 1-500
 DOCUMENTED = Limits(
@@ -166,3 +172,106 @@ async def test_post_body_length(client: Client, body: str, passes: bool) -> None
         assert len(answer["post"]["body"]) <= DOCUMENTED.body_max
     else:
         assert refused(answer, "body"), answer
+
+
+# --- the limits on what a request may ask (api/validation.py, api/cost.py, api/relay.py,
+# api/body_limit.py): the limit itself passes, one more is refused ---
+
+
+def tokens(document: str) -> int:
+    """The tokens graphql-core counts against max_tokens (every token before the end)."""
+    lexer, count = Lexer(Source(document)), 0
+    while lexer.advance().kind is not TokenKind.EOF:
+        count += 1
+    return count
+
+
+async def test_a_document_of_exactly_max_tokens_runs(tmp_path: Path, platform: Platform) -> None:
+    client = Client(build_schema(make_settings(tmp_path, api={"max_tokens": 50})), platform)
+    fields = " ".join(["__typename"] * 20)
+    user = "id username displayName bio createdAt"
+    at_limit = f"{{ {fields} viewer {{ {fields} {user} }} }}"
+    assert tokens(at_limit) == 50
+    assert (await client.data(at_limit))["viewer"] is None
+    over = at_limit.replace("bio", "bio followingCount")
+    assert tokens(over) == 51
+    result = await client.execute(over)
+    assert result.errors is not None
+    assert "more than 50 tokens" in result.errors[0].message
+
+
+def following(depth: int) -> str:
+    """{ viewer { ... } } exactly `depth` deep: fields with a selection set count, leaves do not."""
+    levels, rest = divmod(depth - 1, 3)
+    inner = ["id", "followers(first: 1) { __typename }", "followers(first: 1) { edges { cursor } }"][rest]
+    for _ in range(levels):
+        inner = f"following(first: 1) {{ edges {{ node {{ {inner} }} }} }}"
+    return f"{{ viewer {{ {inner} }} }}"
+
+
+async def test_depth_at_the_limit_runs_and_one_more_is_refused(client: Client) -> None:
+    token, _ = await client.register("deep")
+    assert (await client.execute(following(12), token)).errors is None
+    refused = await client.execute(following(13), token)
+    assert refused.errors is not None
+    assert refused.errors[0].message == "'anonymous' exceeds maximum operation depth of 12"
+
+
+async def test_aliases_at_the_limit_run_and_one_more_is_refused(client: Client) -> None:
+    def aliased(count: int) -> str:
+        return "{ " + " ".join(f"a{i}: __typename" for i in range(count)) + " }"
+
+    assert (await client.execute(aliased(20))).errors is None
+    refused = await client.execute(aliased(21))
+    assert refused.errors is not None and refused.errors[0].message == "21 aliases found. Allowed: 20"
+
+
+async def test_a_page_of_the_maximum_size_is_served(client: Client) -> None:
+    token, user_id = await client.register("pager")
+    query = (
+        "query($id: ID!, $first: Int) { timeline(first: $first) { edges { cursor } } "
+        "user(id: $id) { followers(first: $first) { edges { cursor } } } }"
+    )
+    assert (await client.execute(query, token, id=user_id, first=100)).errors is None
+    refused = await client.execute(query, token, id=user_id, first=101)
+    assert refused.errors is not None
+    assert refused.errors[0].message == "`first` must be between 0 and 100."
+
+
+async def test_an_operation_costing_exactly_the_budget_runs(client: Client) -> None:
+    """1 + 5 + 97 * (2 + 5 + 96) = 9,997 for the nested pages, 1 for each aliased viewer."""
+    token, _ = await client.register("thrifty")
+    pages = "viewer { followers(first: 97) { edges { node { followers(first: 96) { edges { cursor } } } } } }"
+
+    def costing(viewers: int) -> str:
+        return "{ " + pages + " " + " ".join(f"v{i}: viewer {{ id }}" for i in range(viewers)) + " }"
+
+    assert (await client.execute(costing(3), token)).errors is None
+    refused = await client.execute(costing(4), token)
+    assert refused.errors is not None
+    assert refused.errors[0].extensions == {"code": "COST_LIMIT_EXCEEDED", "cost": 10_001, "budget": 10_000}
+
+
+async def test_a_body_of_exactly_max_bytes_is_read(tmp_path: Path) -> None:
+    """Declared (Content-Length) or streamed (chunked, counted as it arrives)."""
+
+    def body(size: int) -> bytes:
+        start = b'{"query": "{ __typename }"'
+        return start + b" " * (size - len(start) - 1) + b"}"
+
+    async def streamed(data: bytes) -> AsyncIterator[bytes]:
+        for at in range(0, len(data), 100):
+            yield data[at : at + 100]
+
+    settings = make_settings(tmp_path, api={"max_body_bytes": 1024})
+    headers = {"content-type": "application/json"}
+    async with running_app(settings) as (_, http):
+        exact, over = body(1024), body(1025)
+        assert len(exact) == 1024 and len(over) == 1025
+        assert (await http.post("/graphql", content=exact, headers=headers)).json() == {
+            "data": {"__typename": "Query"}
+        }
+        assert (await http.post("/graphql", content=over, headers=headers)).status_code == 413
+        chunked = await http.post("/graphql", content=streamed(exact), headers=headers)
+        assert chunked.json() == {"data": {"__typename": "Query"}}
+        assert (await http.post("/graphql", content=streamed(over), headers=headers)).status_code == 413
