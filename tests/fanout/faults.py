@@ -9,11 +9,17 @@ would raise it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 
-from interleaving import Checkpoint
+from interleaving import Checkpoint, gated
 
-from murmur.domain import RetryableStoreError
+from murmur.domain import IdGenerator, RetryableStoreError
+from murmur.platform import Platform, assemble
+from murmur.settings import Settings
+from murmur.storage.factory import open_backends
 
 
 class Faults:
@@ -22,6 +28,8 @@ class Faults:
         self._holds: dict[str, asyncio.Event] = {}
         self.calls: Counter[str] = Counter()  # "<store>.<method>" -> how often it was called
         self.held = asyncio.Event()  # set when a call starts waiting at a hold
+        self._holding: Counter[str] = Counter()  # calls waiting at each hold, or let through it
+        self._hold_reached = asyncio.Condition()
 
     def fail(self, call: str, *, times: int = 1, error: BaseException | None = None) -> None:
         """The next `times` calls of `call` raise `error` (a throttle by default) before reaching the store."""
@@ -45,7 +53,15 @@ class Faults:
         release = self._holds.get(call)
         if release is not None and not release.is_set():
             self.held.set()
+            async with self._hold_reached:
+                self._holding[call] += 1
+                self._hold_reached.notify_all()
             await release.wait()
+
+    async def until_holding(self, call: str, count: int) -> None:
+        """Until `count` calls of `call` have reached its hold."""
+        async with self._hold_reached:
+            await self._hold_reached.wait_for(lambda: self._holding[call] >= count)
 
     def clear(self) -> None:
         """Forget every injected failure not raised yet (holds stay)."""
@@ -62,3 +78,19 @@ class Checkpoints:
     async def passing(self, call: str) -> None:
         for checkpoint in self._checkpoints:
             await checkpoint.passing(call)
+
+
+@contextlib.asynccontextmanager
+async def platform_with(
+    settings: Settings,
+    faults: Checkpoint,
+    *,
+    node: int = 1,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> AsyncIterator[Platform]:
+    """A platform whose every store call passes `faults` first: one process of its own."""
+    real = await open_backends(settings)
+    try:
+        yield assemble(settings, gated(real, faults), ids=IdGenerator(node), clock=clock)
+    finally:
+        await real.close()

@@ -8,20 +8,16 @@ come from faults.py, at the store calls the code really makes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from faults import Faults
-from interleaving import gated
+from faults import Faults, platform_with
 
-from murmur.domain import IdGenerator, Post, RetryableStoreError, UserId
-from murmur.platform import Platform, assemble
+from murmur.domain import Post, RetryableStoreError, UserId
+from murmur.platform import Platform
 from murmur.settings import Settings, Strategy
-from murmur.storage.factory import open_backends
 from tests.support import make_settings, register
 from workers.drain import drain
 
@@ -29,22 +25,6 @@ from workers.drain import drain
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
     # every push trims to the cap: a removal always leaves the timeline short of it
     return make_settings(tmp_path, strategy=Strategy.PUSH, timeline_max=3, timeline_trim_every=1, **overrides)
-
-
-@contextlib.asynccontextmanager
-async def platform_with(
-    settings: Settings,
-    faults: Faults,
-    *,
-    node: int = 1,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> AsyncIterator[Platform]:
-    """A platform whose every store call passes `faults` first: one process of its own."""
-    real = await open_backends(settings)
-    try:
-        yield assemble(settings, gated(real, faults), ids=IdGenerator(node), clock=clock)
-    finally:
-        await real.close()
 
 
 async def bodies(platform: Platform, owner: str) -> list[str]:

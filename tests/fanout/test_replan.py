@@ -4,14 +4,12 @@ order the plan and its chunks are handled in (issue 17, finding 4)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from scripted import added_events, take_all, user
 
-from murmur.domain import User, UserId, id_time
-from murmur.events import codec
-from murmur.events.v1 import events_pb2 as pb
 from murmur.metrics import store_operation_counts
 from murmur.platform import Platform
 from murmur.settings import Strategy
@@ -24,38 +22,6 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
     settings = make_settings(tmp_path, strategy=Strategy.PUSH, workers={"followers_page_size": 1})
     async with open_test_platform(settings) as platform:
         yield platform
-
-
-async def user(platform: Platform, name: str) -> UserId:
-    user_id = UserId(platform.ids.next_id())
-    await platform.backends.users.create_user(
-        user=User(id=user_id, username=name, display_name=name, bio="", created_at=id_time(user_id)),
-        password_hash="unused",
-    )
-    return user_id
-
-
-async def take_all(platform: Platform, *, bulk: bool) -> list[bytes]:
-    """The bodies waiting in a lane, acknowledged: the test hands them to the handler itself."""
-    queue = platform.backends.bulk_queue if bulk else platform.backends.queue
-    messages = await queue.receive(max_messages=100, wait_seconds=0)
-    await queue.ack(receipts=[m.receipt for m in messages])
-    return [m.body for m in messages]
-
-
-async def added_events(platform: Platform, author: UserId, work: Callable[[], Awaitable[None]]) -> int:
-    """How many ADDED events the author's channel carries while `work` runs."""
-    bus, channel = platform.backends.bus, codec.author_channel(author)
-    end = b"end of the test's work"
-    added = 0
-    async with bus.subscribe(channels=[channel]) as subscription:
-        await work()
-        await bus.publish(channel=channel, message=end)  # the bus keeps order: read up to it
-        async for _, message in subscription:
-            if message == end:
-                return added
-            added += codec.decode_timeline_event(message).kind == pb.TimelineEvent.KIND_ADDED
-    raise AssertionError("the subscription ended before the test's last message")
 
 
 @pytest.mark.parametrize("replan_first", [True, False], ids=["replan-first", "chunks-first"])
