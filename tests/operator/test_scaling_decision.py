@@ -100,6 +100,153 @@ def test_bad_policies_are_refused() -> None:
             Policy(**bad)  # type: ignore[arg-type]
 
 
+# --- issue 18: the branches and boundaries no example reached ---------------------------
+
+
+def asleep_after(at: float, *, last_active_at: float | None = None) -> Memory:
+    """Memory whose window holds only zeros, so nothing but the cooldown keeps a replica."""
+    return Memory(recommendations=((at - 1.0, 0),), last_active_at=last_active_at)
+
+
+def test_a_pool_above_a_lowered_max_is_brought_down_to_it_at_once() -> None:
+    """maxReplicas lowered from 20 to 5 under 12 replicas: straight to 5, past the step (3),
+    the stabilisation window (full of 12), busy workers and a growing backlog alike."""
+    policy = replace(POLICY, max_replicas=5)
+    window = Memory(recommendations=((0.0, 12),), last_backlog=10)
+    for reading in (
+        Reading(1, 12, counts(0)),
+        Reading(1, 12, counts(500, 12), pods_in_flight=12, idle_pods=0),  # growing, all busy
+    ):
+        (down,) = run(policy, [reading], window)
+        assert (down.desired, down.limited) == (5, True), down.reason
+        assert "above maxReplicas 5" in down.reason
+    # at the new maximum it holds there, still reporting the limit
+    (held,) = run(policy, [Reading(2, 5, counts(500))], window)
+    assert (held.desired, held.limited) == (5, True)
+
+
+def test_scale_down_steps_to_the_target_and_never_past_it() -> None:
+    old = Memory(recommendations=((-100.0, 10),))
+    readings = [Reading(100.0 + 5 * i, current, counts(0)) for i, current in enumerate([10, 7, 4, 1])]
+    assert [d.desired for d in run(POLICY, readings, old)] == [7, 4, 1, 0]
+    # a target of 8 (16 messages at 2 each) is one step of 2, not 3
+    (down,) = run(POLICY, [Reading(0, 10, counts(16))], old)
+    assert down.desired == 8
+    # scaling up takes no steps: 13 messages at 2 each need 7 now
+    (up,) = run(POLICY, [Reading(0, 2, counts(13))])
+    assert up.desired == 7 and not up.limited
+
+
+def test_min_replicas_holds_the_floor_and_lifts_a_pool_below_it() -> None:
+    policy = replace(POLICY, min_replicas=2)
+    old = Memory(recommendations=((-100.0, 5),))
+    first, second = run(policy, [Reading(0, 5, counts(0)), Reading(5, 2, counts(0))], old)
+    assert (first.desired, first.limited) == (2, True)  # one step of 3 lands on the floor
+    assert (second.desired, second.limited) == (2, True)  # and it stays there
+    (lifted,) = run(policy, [Reading(0, 0, counts(0))])  # no backlog, but below the minimum
+    assert lifted.desired == 2
+
+
+def test_the_stabilisation_window_ends_exactly_at_its_length() -> None:
+    """A recommendation 15 s old (the window's length) still holds the pool; older, it does not."""
+    memory = Memory(recommendations=((0.0, 10),))
+    (inside,) = run(POLICY, [Reading(15.0, 10, counts(0))], memory)
+    assert inside.desired == 10
+    (outside,) = run(POLICY, [Reading(15.5, 10, counts(0))], memory)
+    assert outside.desired == 7
+    # a restarted operator (no memory) watches a whole window before it removes anything
+    (restarted,) = run(POLICY, [Reading(1000.0, 10, counts(0))])
+    assert restarted.desired == 10
+
+
+def test_the_scale_to_zero_cooldown_ends_exactly_at_its_length() -> None:
+    """Active 30 s ago (the cooldown): the last replica may go; 29.5 s ago, it stays."""
+    at = 1000.0
+    idle = Reading(at, 1, counts(0), pods_in_flight=0, idle_pods=1)
+    (cooled,) = run(POLICY, [idle], asleep_after(at, last_active_at=at - 30.0))
+    assert cooled.desired == 0
+    (cooling,) = run(POLICY, [idle], asleep_after(at, last_active_at=at - 29.5))
+    assert cooling.desired == 1
+    (never_active,) = run(POLICY, [idle], asleep_after(at))
+    assert never_active.desired == 0
+    # a backlog seen now is activity now: the cooldown starts again
+    (busy,) = run(POLICY, [replace(idle, counts=counts(0, 1))], asleep_after(at, last_active_at=at - 300))
+    assert busy.desired == 1 and busy.memory.last_active_at == at
+
+
+def test_waking_needs_the_activation_backlog_and_a_second_sighting_within_three_polls() -> None:
+    policy = replace(POLICY, activation_backlog=5)
+    (below,) = run(policy, [Reading(0, 0, counts(4))])
+    assert (below.desired, below.recheck_soon) == (0, False)
+    (at_activation,) = run(policy, [Reading(0, 0, counts(5))])
+    assert (at_activation.desired, at_activation.recheck_soon) == (0, True)
+    # three polling intervals (15 s) after the first sighting still confirms it ...
+    _, woken = run(policy, [Reading(0, 0, counts(5)), Reading(15.0, 0, counts(5))])
+    assert woken.desired == 3  # 5 messages at 2 per replica, rounded up
+    # ... later, it is a first sighting again
+    _, again = run(policy, [Reading(0, 0, counts(5)), Reading(15.5, 0, counts(5))])
+    assert (again.desired, again.recheck_soon) == (0, True)
+
+
+def test_a_throughput_sample_is_taken_only_while_the_pool_is_saturated() -> None:
+    """Work waiting at this reading and the one before means every ready replica was busy:
+    only then is the rate a replica's capacity. A pool that ran out of work (or had none
+    waiting before) completed what arrived, which says nothing about what it can do."""
+    policy = replace(POLICY, drain_seconds=10, initial_replica_throughput=1.0)
+    unsaturated = [
+        # drained: 2 waiting, then none, at 0.4/s across 4 replicas (0.1 each)
+        [Reading(0, 4, counts(2), ready=4), Reading(5, 4, counts(0), ready=4, completed_per_second=0.4)],
+        # nothing waited before: the first arrivals
+        [Reading(0, 4, counts(0, 4), ready=4), Reading(5, 4, counts(8), ready=4, completed_per_second=0.4)],
+        # only in flight at both readings: nobody waited for a worker
+        [
+            Reading(0, 4, counts(0, 4), ready=4),
+            Reading(5, 4, counts(0, 4), ready=4, completed_per_second=0.4),
+        ],
+        # a first reading has no earlier one to compare with
+        [Reading(5, 4, counts(8), ready=4, completed_per_second=0.4)],
+        # saturated, but no replica ready to have done the work
+        [Reading(0, 4, counts(9), ready=0), Reading(5, 4, counts(8), ready=0, completed_per_second=0.4)],
+    ]
+    for readings in unsaturated:
+        decisions = run(policy, readings)
+        assert decisions[-1].memory.replica_throughput is None, readings
+        # so a later backlog is sized at the assumed 1/s per replica, not at 0.1/s
+        (sized,) = run(policy, [Reading(10, 4, counts(100), ready=4)], decisions[-1].memory)
+        assert sized.desired == 10, readings
+    # saturated at both: the rate is shared by the ready replicas only (8/s over 2 of 4)
+    _, measured = run(
+        policy,
+        [Reading(0, 4, counts(50), ready=2), Reading(5, 4, counts(40), ready=2, completed_per_second=8.0)],
+    )
+    assert measured.memory.throughput_samples == ((5, 4.0),)
+
+
+def test_the_slowest_sample_of_the_last_five_minutes_counts() -> None:
+    """Samples 300 s old (the memory's length) still count; older ones are forgotten."""
+    policy = replace(POLICY, drain_seconds=10)
+    memory = Memory(
+        last_at=0.0, last_backlog=100, last_visible=100, throughput_samples=((0.0, 0.5), (200.0, 2.0))
+    )
+    (kept,) = run(policy, [Reading(300.0, 4, counts(100), ready=4, completed_per_second=12.0)], memory)
+    assert kept.memory.replica_throughput == 0.5  # 0.5 (300 s old), 2.0 and 3.0
+    assert kept.desired == 20  # 100 at 0.5/s each drain in 10 s with 20
+    (forgot,) = run(policy, [Reading(300.5, 4, counts(100), ready=4, completed_per_second=12.0)], memory)
+    assert forgot.memory.throughput_samples == ((200.0, 2.0), (300.5, 3.0))
+    assert forgot.desired == 5  # 100 at 2/s each
+
+
+def test_a_target_is_rounded_up_and_never_more_replicas_than_messages() -> None:
+    (per_replica,) = run(POLICY, [Reading(0, 1, counts(5))])
+    assert per_replica.desired == 3  # 5 messages at 2 per replica
+    drain = replace(POLICY, drain_seconds=10, initial_replica_throughput=1.0)
+    (drained,) = run(drain, [Reading(0, 1, counts(11))])
+    assert drained.desired == 2  # 11 messages at 1/s drain in 10 s with 2
+    slow = Memory(throughput_samples=((0.0, 0.001),))
+    (tiny,) = run(drain, [Reading(1, 1, counts(3))], slow)
+    assert tiny.desired == 3  # at 0.001/s each, still one replica per message at most
+
+
 # --- properties over random histories -------------------------------------------------
 
 policies = st.builds(
