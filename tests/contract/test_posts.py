@@ -11,6 +11,7 @@ from contract_helpers import created_message, deleted_message, new_id, new_post
 
 from murmur.domain import Delivery, IdTaken, PostId, UserId
 from murmur.storage.base import OutboxMessage, PostStore
+from tests.support.polling import Window, until
 
 
 async def pending(
@@ -66,11 +67,16 @@ async def test_outbox_claims_come_oldest_first_and_limited(post_store: PostStore
 
 async def test_outbox_claims_wait_for_the_grace_period(post_store: PostStore) -> None:
     post = new_post(author())
+    grace = Window(0.3)  # before the message exists: its age counts from later
     await post_store.create_post(post=post, outbox=created_message(post))
 
-    assert await pending(post_store, older_than_seconds=0.3) == []
-    await asyncio.sleep(0.35)
-    assert await pending(post_store, older_than_seconds=0.3) == [created_message(post)]
+    early = await pending(post_store, older_than_seconds=0.3)
+    assert early == [] or not grace.open(), "claimed inside the grace period"
+    await until(
+        lambda: pending(post_store, older_than_seconds=0.3),
+        lambda claimed: claimed == [created_message(post)],
+        what="the message claimable once the grace period is over",
+    )
 
 
 async def test_a_refused_post_leaves_no_outbox_message(post_store: PostStore) -> None:
@@ -111,14 +117,21 @@ async def test_a_claimed_message_is_held_from_other_relays_until_its_lease_ends(
     for post in posts:
         await post_store.create_post(post=post, outbox=created_message(post))
 
-    first = await post_store.claim_outbox(older_than_seconds=0, limit=2, lease_seconds=0.5)
+    # the first relay's lease outlasts the test; the second's runs out, as its relay dies
+    first = await post_store.claim_outbox(older_than_seconds=0, limit=2, lease_seconds=60)
+    lease = Window(0.5)
     second = await post_store.claim_outbox(older_than_seconds=0, limit=10, lease_seconds=0.5)
     assert first == [created_message(p) for p in posts[:2]]
     assert second == [created_message(posts[2])]
-    assert await post_store.claim_outbox(older_than_seconds=0, limit=10, lease_seconds=0.5) == []
+    third = await post_store.claim_outbox(older_than_seconds=0, limit=10, lease_seconds=0.5)
+    assert third == [] or not lease.open(), "claimed again inside another relay's lease"
+
     await post_store.outbox_published(ids=[m.id for m in first])
-    await asyncio.sleep(0.6)  # the second relay died without publishing: its lease ends
-    assert await pending(post_store) == second
+    await until(
+        lambda: pending(post_store),
+        lambda claimed: claimed == second,
+        what="the dead relay's message claimable again (and the published ones gone)",
+    )
 
 
 async def test_relays_racing_never_claim_one_message_twice(post_store: PostStore) -> None:

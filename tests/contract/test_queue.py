@@ -1,16 +1,38 @@
-"""Queue contract: at-least-once delivery, leases, dead letters, long polling and depth."""
+"""Queue contract: at-least-once delivery, leases, dead letters, long polling and depth.
+
+Timing: most tests hold their messages under a lease no test outlives (LONG_LEASE); those
+that wait for a lease to run out use SHORT_LEASE and poll for the evidence (the message back,
+the depth changed) instead of sleeping a fixed time. A check that a message is still hidden
+is demanded only while its lease provably runs (polling.Window): on a machine too slow to
+make the check inside the lease, the test asks for what holds either way.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 from contract_helpers import QueueConfig
 
 from murmur.domain import PermanentStoreError
-from murmur.storage.base import Outgoing, Queue, QueueDepth
+from murmur.storage.base import Outgoing, Queue, QueueDepth, QueueMessage
+from tests.support.polling import Window, until
+
+SHORT_LEASE = 0.5  # the tests that wait for a lease to run out
+LONG_LEASE = 60.0  # the others: their work never outlives it, however loaded the machine
+
+
+@pytest.fixture
+def queue_config(request: pytest.FixtureRequest) -> QueueConfig:
+    """The contract conftest's knob, for this module: LONG_LEASE unless a test asks for
+    another with `short_lease`."""
+    return QueueConfig(visibility_timeout_seconds=getattr(request, "param", LONG_LEASE))
+
+
+short_lease = pytest.mark.parametrize("queue_config", [SHORT_LEASE], indirect=True, ids=["short-lease"])
 
 
 async def send(queue: Queue, bodies: list[bytes]) -> None:
@@ -19,6 +41,33 @@ async def send(queue: Queue, bodies: list[bytes]) -> None:
 
 async def receive_all(queue: Queue, n: int = 10) -> list[bytes]:
     return [m.body for m in await queue.receive(max_messages=n, wait_seconds=0)]
+
+
+async def receive_one(queue: Queue) -> list[QueueMessage]:
+    return await queue.receive(max_messages=1, wait_seconds=0)
+
+
+async def redelivered(queue: Queue) -> tuple[QueueMessage, Window]:
+    """The message once its lease (or delay) has run out and it is received again, with the
+    window of its new lease."""
+
+    async def attempt() -> tuple[list[QueueMessage], Window]:
+        lease = Window(SHORT_LEASE)  # before the call: the lease it hands out starts later
+        return await receive_one(queue), lease
+
+    (message,), lease = await until(attempt, lambda got: got[0], what="the message delivered again")
+    return message, lease
+
+
+async def settled_inside(lease: Window, settle: Callable[[], Awaitable[None]]) -> bool:
+    """Runs settle() with a receipt; True if it provably ran inside `lease`. A refusal (AWS
+    refuses an expired receipt) is fine only when the lease may have run out first."""
+    try:
+        await settle()
+    except PermanentStoreError:
+        assert not lease.open(), "a receipt was refused inside its lease"
+        return False
+    return lease.open()
 
 
 async def test_sent_messages_are_received_in_order_and_gone_once_acked(queue: Queue) -> None:
@@ -41,31 +90,29 @@ async def test_receive_takes_at_most_max_messages(queue: Queue) -> None:
     assert await queue.receive(max_messages=3, wait_seconds=0) == []
 
 
-async def test_a_received_message_is_hidden_then_delivered_again(
-    queue: Queue, queue_config: QueueConfig
-) -> None:
+@short_lease
+async def test_a_received_message_is_hidden_then_delivered_again(queue: Queue) -> None:
     await send(queue, [b"work"])
-    first = await queue.receive(max_messages=1, wait_seconds=0)
-    assert await queue.receive(max_messages=1, wait_seconds=0) == []  # leased
+    lease = Window(SHORT_LEASE)
+    (first,) = await receive_one(queue)
+    early = await receive_one(queue)
+    assert early == [] or not lease.open(), "delivered again inside its lease"
 
-    await asyncio.sleep(queue_config.visibility_timeout_seconds + 0.1)
-    again = await queue.receive(max_messages=1, wait_seconds=0)
-    assert [(m.body, m.receive_count) for m in again] == [(b"work", 2)]
-    assert again[0].receipt != first[0].receipt
+    again = early[0] if early else (await redelivered(queue))[0]
+    assert (again.body, again.receive_count) == (b"work", 2)
+    assert again.receipt != first.receipt
 
 
-async def test_a_stale_receipt_cannot_settle_a_redelivered_message(
-    queue: Queue, queue_config: QueueConfig
-) -> None:
+@short_lease
+async def test_a_stale_receipt_cannot_settle_a_redelivered_message(queue: Queue) -> None:
     """A receipt expires with its lease: once the message is received again, the old receipt
     changes nothing. The queue ignores it (SQLite) or refuses it (AWS: "The receipt handle has
     expired", as PermanentStoreError); it never acks, moves, copies or hides the message."""
     await send(queue, [b"work"])
-    (stale,) = await queue.receive(max_messages=1, wait_seconds=0)
-    await asyncio.sleep(queue_config.visibility_timeout_seconds + 0.1)
-    (current,) = await queue.receive(max_messages=1, wait_seconds=0)
+    (stale,) = await receive_one(queue)
+    current, lease = await redelivered(queue)
 
-    settles = (
+    settles: tuple[Callable[[], Awaitable[None]], ...] = (
         lambda: queue.ack(receipts=[stale.receipt]),
         lambda: queue.dead_letter(receipts=[stale.receipt]),
         lambda: queue.retry_later(receipt=stale.receipt, delay_seconds=0),
@@ -75,10 +122,15 @@ async def test_a_stale_receipt_cannot_settle_a_redelivered_message(
         with contextlib.suppress(PermanentStoreError):
             await settle()
     await queue.release(receipts=[stale.receipt])  # nothing to hand back: not an error
-    assert await queue.depth() == QueueDepth(visible=0, in_flight=1, dead=0)
+    depth = await queue.depth()
+    if lease.open():  # `current` still holds it: nothing the stale receipt did may free it
+        assert depth == QueueDepth(visible=0, in_flight=1, dead=0)
+    else:  # its lease ran out too: whether it is hidden or not, it is still there, once
+        assert (depth.visible + depth.in_flight, depth.dead) == (1, 0)
     assert await queue.dead_letters(limit=10) == []
-    await queue.ack(receipts=[current.receipt])
-    assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)
+    # the current receipt still settles it
+    if await settled_inside(lease, lambda: queue.ack(receipts=[current.receipt])):
+        assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)
 
 
 async def test_acking_twice_is_harmless(queue: Queue) -> None:
@@ -92,13 +144,14 @@ async def test_acking_twice_is_harmless(queue: Queue) -> None:
 
 async def test_retry_later_hides_a_message_for_the_delay(queue: Queue) -> None:
     await send(queue, [b"flaky"])
-    (message,) = await queue.receive(max_messages=1, wait_seconds=0)
+    (message,) = await receive_one(queue)
+    delay = Window(0.3)
     await queue.retry_later(receipt=message.receipt, delay_seconds=0.3)
 
-    assert await queue.receive(max_messages=1, wait_seconds=0) == []
-    await asyncio.sleep(0.4)
-    again = await queue.receive(max_messages=1, wait_seconds=0)
-    assert [(m.body, m.receive_count) for m in again] == [(b"flaky", 2)]
+    early = await receive_one(queue)
+    assert early == [] or not delay.open(), "delivered again inside its delay"
+    again = early[0] if early else (await redelivered(queue))[0]
+    assert (again.body, again.receive_count) == (b"flaky", 2)
 
 
 async def test_retry_now_makes_a_message_visible_at_once(queue: Queue) -> None:
@@ -136,15 +189,18 @@ async def test_a_message_goes_to_dead_letters_after_max_receives(
     assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=1)
 
 
-async def test_a_receipt_whose_lease_lapsed_cannot_settle_even_before_a_redelivery(
-    queue: Queue, queue_config: QueueConfig
-) -> None:
+@short_lease
+async def test_a_receipt_whose_lease_lapsed_cannot_settle_even_before_a_redelivery(queue: Queue) -> None:
     """AWS expires a receipt with its lease, whether or not the message was received again:
     a worker whose heartbeat failed cannot ack, extend or hide a message others may take."""
     await send(queue, [b"work"])
-    (lapsed,) = await queue.receive(max_messages=1, wait_seconds=0)
-    await asyncio.sleep(queue_config.visibility_timeout_seconds + 0.1)
-    settles = (
+    (lapsed,) = await receive_one(queue)
+    await until(
+        queue.depth,
+        lambda depth: depth == QueueDepth(visible=1, in_flight=0, dead=0),
+        what="the lease to lapse",
+    )
+    settles: tuple[Callable[[], Awaitable[None]], ...] = (
         lambda: queue.extend(receipts=[lapsed.receipt], seconds=60),
         lambda: queue.retry_later(receipt=lapsed.receipt, delay_seconds=60),
         lambda: queue.ack(receipts=[lapsed.receipt]),
@@ -154,19 +210,29 @@ async def test_a_receipt_whose_lease_lapsed_cannot_settle_even_before_a_redelive
         with contextlib.suppress(PermanentStoreError):
             await settle()
     assert await queue.depth() == QueueDepth(visible=1, in_flight=0, dead=0)
-    (again,) = await queue.receive(max_messages=1, wait_seconds=0)
+    (again,) = await receive_one(queue)
     assert again.receive_count == 2
-    await queue.ack(receipts=[again.receipt])
 
 
+@short_lease
 async def test_an_expired_lease_counts_as_a_delivery(queue: Queue, queue_config: QueueConfig) -> None:
     # a worker that dies mid-task never settles its message: it comes back, until it is dead
     await send(queue, [b"crashes the worker"])
-    for _ in range(queue_config.max_receives):
-        assert len(await queue.receive(max_messages=1, wait_seconds=0)) == 1
-        await asyncio.sleep(queue_config.visibility_timeout_seconds + 0.05)
-    assert await queue.receive(max_messages=1, wait_seconds=0) == []
-    assert await queue.dead_letters(limit=10) == [b"crashes the worker"]
+    (first,) = await receive_one(queue)
+    counts = [first.receive_count]
+    while len(counts) < queue_config.max_receives:
+        counts.append((await redelivered(queue))[0].receive_count)
+    assert counts == list(range(1, queue_config.max_receives + 1))
+
+    async def dead_letters_after_one_more_receive() -> list[bytes]:
+        assert await receive_all(queue) == [], "delivered more than max_receives times"
+        return await queue.dead_letters(limit=10)
+
+    await until(
+        dead_letters_after_one_more_receive,
+        lambda dead: dead == [b"crashes the worker"],
+        what="the message dead once its last lease ran out",
+    )
 
 
 async def test_depth_counts_visible_in_flight_and_dead(queue: Queue) -> None:
@@ -187,36 +253,42 @@ async def test_dead_letters_are_listed_oldest_first_up_to_the_limit(queue: Queue
 
 
 async def test_receive_long_polls_until_a_message_arrives(queue: Queue) -> None:
-    waiting = asyncio.create_task(queue.receive(max_messages=5, wait_seconds=10))
+    waiting = asyncio.create_task(queue.receive(max_messages=5, wait_seconds=20))
+    # Real time passes: an empty receive answers in milliseconds, a 20 s long poll is still
+    # waiting after 0.2 s (were the send earlier, the assertions below would hold all the same)
     await asyncio.sleep(0.2)
     assert not waiting.done()
 
     sent_at = time.monotonic()
     await send(queue, [b"wake up"])
-    messages = await asyncio.wait_for(waiting, timeout=5)
+    messages = await asyncio.wait_for(waiting, timeout=30)
     assert [m.body for m in messages] == [b"wake up"]
-    assert time.monotonic() - sent_at < 1.0
+    assert time.monotonic() - sent_at < 10.0  # the message ended the poll, long before its 20 s
 
 
-async def test_receive_long_polls_until_a_lease_runs_out(queue: Queue, queue_config: QueueConfig) -> None:
+@short_lease
+async def test_receive_long_polls_until_a_lease_runs_out(queue: Queue) -> None:
     await send(queue, [b"slow"])
-    await queue.receive(max_messages=1, wait_seconds=0)
+    await receive_one(queue)
 
     started = time.monotonic()
-    again = await queue.receive(max_messages=1, wait_seconds=queue_config.visibility_timeout_seconds + 5)
+    again = await queue.receive(max_messages=1, wait_seconds=20)
     assert [m.body for m in again] == [b"slow"]
-    assert time.monotonic() - started < queue_config.visibility_timeout_seconds + 1.0
+    assert time.monotonic() - started < 10.0  # the lease's end (0.5 s) ended the 20 s poll
 
 
 async def test_an_empty_long_poll_returns_nothing_after_the_wait(queue: Queue) -> None:
     started = time.monotonic()
     assert await queue.receive(max_messages=5, wait_seconds=0.3) == []
-    assert 0.25 <= time.monotonic() - started < 2.0
+    # it waited (0.05 s of slack for a poll interval's rounding), and did not hang; SQS
+    # rounds a wait up to whole seconds
+    assert 0.25 <= time.monotonic() - started < 10.0
 
 
 async def test_concurrent_receivers_never_share_a_message(queue: Queue) -> None:
+    # whether a receiver is already polling when the messages land or starts after, no two
+    # may get the same message
     receivers = [asyncio.create_task(queue.receive(max_messages=3, wait_seconds=2)) for _ in range(4)]
-    await asyncio.sleep(0.1)
     await send(queue, [bytes([i]) for i in range(12)])
     got: list[bytes] = []
     for receiver in receivers:
@@ -257,17 +329,29 @@ async def test_a_dedup_key_drops_a_second_send_while_the_first_is_in_flight(queu
     assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)
 
 
-async def test_extend_keeps_a_message_hidden_past_its_lease(queue: Queue, queue_config: QueueConfig) -> None:
+@short_lease
+async def test_extend_keeps_a_message_hidden_past_its_lease(queue: Queue) -> None:
+    """A heartbeat: three extensions, each inside the lease before it, hold the message past
+    its first lease."""
     await send(queue, [b"long work"])
-    (message,) = await queue.receive(max_messages=1, wait_seconds=0)
-    lease = queue_config.visibility_timeout_seconds
+    lease = Window(SHORT_LEASE)
+    (message,) = await receive_one(queue)
+    extension = SHORT_LEASE * 2
+    every_one_in_time = True
     for _ in range(3):
-        await asyncio.sleep(lease / 2)
-        await queue.extend(receipts=[message.receipt], seconds=lease + 1.0)
-    assert await queue.receive(max_messages=1, wait_seconds=0) == []  # held 1.5 leases, still hidden
+        extended = Window(extension)
+        in_time = await settled_inside(
+            lease, lambda: queue.extend(receipts=[message.receipt], seconds=extension)
+        )
+        every_one_in_time = every_one_in_time and in_time
+        lease = extended
+        await asyncio.sleep(SHORT_LEASE / 2)  # real time passes: 0.75 s in all, past the first lease
+    seen = await receive_one(queue)
+    if every_one_in_time and lease.open():
+        assert seen == [], "visible again although every extension came inside its lease"
 
-    await queue.ack(receipts=[message.receipt])
-    assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)
+    if await settled_inside(lease, lambda: queue.ack(receipts=[message.receipt])):
+        assert await queue.depth() == QueueDepth(visible=0, in_flight=0, dead=0)
 
 
 async def test_release_hands_messages_back_at_once(queue: Queue) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
+import kmock
 import pytest
 
 from devstack.kube import (
@@ -108,7 +108,12 @@ async def test_an_unreadable_queue_holds_the_replicas_and_says_why(
             timeout=20,
             what="unreadable",
         )
-        await asyncio.sleep(3)  # several polls, each of which would scale an empty queue to zero
+        # the operator writes the status once per poll, after acting on it: four more writes
+        # are three whole polls or more, each of which would scale an empty queue to zero
+        writes = status_writes(cluster)
+        await eventually(
+            lambda: status_writes(cluster) >= writes + 4, timeout=30, what="four more polls of the dead queue"
+        )
         assert cluster.replicas("murmur-worker") == 3
         held = condition(cluster, "QueueReadable")
         assert "holding 3" in held["message"] and "Connect" in held["message"]
@@ -128,6 +133,11 @@ async def test_deleting_the_resource_leaves_nothing_behind(cluster: EmulatedClus
             lambda: cluster.object(AUTOSCALERS, "workers") is None, timeout=10, what="the CR gone"
         )
         assert not any(DELETION_COST in annotations(p) for p in cluster.objects(PODS))
+
+
+def status_writes(cluster: EmulatedCluster) -> int:
+    """How many versions of the FanoutAutoscaler the emulator has kept: one more per write."""
+    return len(cluster.emulator.objects[kmock.resource(AUTOSCALERS), "murmur", "workers"].history)
 
 
 def annotations(obj: dict[str, Any]) -> dict[str, str]:
