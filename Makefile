@@ -23,7 +23,7 @@ help:
 	@echo "make stack   the cloud shape on one machine: local stores, API and worker (STACK_PORT=$(STACK_PORT))"
 	@echo "make test    pytest (PYTEST_ARGS=...); properties try the same examples every run"
 	@echo "make soak    the property tests with random examples, ten times as many for the machines"
-	@echo "make mutate  mutation testing of the core (MUTANTS='murmur.fanout.*' for a part): docs/mutation.md"
+	@echo "make mutate  mutation testing of the core (MUTATE_GROUPS='api fanout stores operator'): docs/mutation.md"
 	@echo "make lint    ruff, ruff format --check, mypy --strict, import-linter"
 	@echo "make bench   benchmarks in bench/ (BENCH_ARGS=... for bench.serving)"
 	@echo "make study   the fan-out study, ~17 min: report in STUDY_OUT=$(STUDY_OUT) (STUDY_ARGS=--with-100k ...)"
@@ -60,13 +60,13 @@ soak: bootstrap
 	@scripts/system-deps.sh test
 	HYPOTHESIS_PROFILE=soak $(UV_RUN) pytest --timeout 3600 $(SOAK_TESTS) $(PYTEST_ARGS)
 
-# Mutation testing of the modules that must be right ([tool.mutmut] in pyproject.toml); the
-# mutants and the results live in mutants/ (kept between runs: unchanged code is not redone).
-MUTANTS ?=
+# Mutation testing of the modules that must be right, group by group (scripts/mutate.py);
+# results are kept in .mutation/ between runs: unchanged code is not redone.
+MUTATE_GROUPS ?=
+MUTATE_ARGS ?=
 mutate: bootstrap
 	@scripts/system-deps.sh test
-	$(UV_RUN) mutmut run --max-children 2 $(MUTANTS)
-	@$(UV_RUN) mutmut results --all true | $(UV_RUN) python scripts/mutation_scores.py
+	$(UV_RUN) python scripts/mutate.py $(MUTATE_GROUPS) $(MUTATE_ARGS)
 
 # Runs every check and fails at the end, so one run shows every problem.
 lint: bootstrap

@@ -1,4 +1,4 @@
-"""Mutation scores per module from `mutmut results --all true` (read on stdin): killed
+"""Mutation scores per module from `mutmut results --all true`: killed
 share of the mutants checked, as the table docs/mutation.md keeps.
 
 A timeout counts as killed (the mutant made a test hang, and the hang fails it); "no
@@ -31,17 +31,23 @@ def scores(lines: list[str]) -> dict[str, Counter[str]]:
     return rows
 
 
-def main() -> int:
-    rows = scores(sys.stdin.read().splitlines())
-    print("| module | mutants | killed | survived | not checked | score |")
-    print("|---|---:|---:|---:|---:|---:|")
+def render(rows: dict[str, Counter[str]]) -> str:
+    lines = [
+        "| module | mutants | killed | survived | not checked | score |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name, counts in sorted(rows.items()):
         total = sum(counts.values())
         unchecked = sum(counts[s] for s in UNCHECKED)
         killed = sum(counts[s] for s in KILLED)
         checked = total - unchecked
         score = f"{100 * killed / checked:.1f}%" if checked else "-"
-        print(f"| {name} | {total} | {killed} | {checked - killed} | {unchecked} | {score} |")
+        lines.append(f"| {name} | {total} | {killed} | {checked - killed} | {unchecked} | {score} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    print(render(scores(sys.stdin.read().splitlines())))
     return 0
 
 
