@@ -76,8 +76,13 @@ async def test_fill_scales_up_at_once_and_drain_scales_down_after_the_window(
         await lanes.send(7)
         await lanes.send(2, lane=1)
         await eventually(lambda: cluster.replicas("murmur-worker") == 4, timeout=15, what="scaled to 4")
+        # the status is written after the scale: wait for the tick's own
+        await eventually(
+            lambda: condition(cluster, "ScalingLimited").get("status") == "True",  # 9 at 2 a replica wants 5
+            timeout=5,
+            what="limited by maxReplicas",
+        )
         assert status(cluster)["backlog"] == 9
-        assert condition(cluster, "ScalingLimited")["status"] == "True"  # 9 at 2 per replica wants 5
         await lanes.drain()
         # the first readings of the empty queue fall inside the window with the full ones
         # before them (5 s against 1 s polls: a tick may stall up to 4 s): the pool holds
