@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -245,6 +246,248 @@ def test_a_target_is_rounded_up_and_never_more_replicas_than_messages() -> None:
     slow = Memory(throughput_samples=((0.0, 0.001),))
     (tiny,) = run(drain, [Reading(1, 1, counts(3))], slow)
     assert tiny.desired == 3  # at 0.001/s each, still one replica per message at most
+
+
+# --- issue 18: what each branch reports, the policy's limits, the counting ----------------
+
+REPLICAS = "replicas need 0 <= minReplicas <= maxReplicas and maxReplicas >= 1"
+POSITIVE = "the polling interval and messages per replica must be positive"
+DRAIN = "the target drain time must be positive"
+THROUGHPUT = "the initial replica throughput must be positive"
+AT_LEAST_ONE = "the scale-down step and the activation backlog are at least 1"
+NEGATIVE = "windows and cooldowns cannot be negative"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(lambda: Policy(max_replicas=0), REPLICAS, id="max-0"),
+        pytest.param(lambda: Policy(min_replicas=-1), REPLICAS, id="min-negative"),
+        pytest.param(lambda: Policy(min_replicas=3, max_replicas=2), REPLICAS, id="min-above-max"),
+        pytest.param(lambda: Policy(polling_seconds=0), POSITIVE, id="polling-0"),
+        pytest.param(lambda: Policy(messages_per_replica=0), POSITIVE, id="per-replica-0"),
+        pytest.param(lambda: Policy(drain_seconds=0), DRAIN, id="drain-0"),
+        pytest.param(lambda: Policy(initial_replica_throughput=0), THROUGHPUT, id="throughput-0"),
+        pytest.param(lambda: Policy(scale_down_step=0), AT_LEAST_ONE, id="step-0"),
+        pytest.param(lambda: Policy(activation_backlog=0), AT_LEAST_ONE, id="activation-0"),
+        pytest.param(lambda: Policy(stabilization_seconds=-0.5), NEGATIVE, id="window-negative"),
+        pytest.param(lambda: Policy(scale_to_zero_cooldown_seconds=-0.5), NEGATIVE, id="cooldown-negative"),
+    ],
+)
+def test_each_invalid_policy_is_refused_with_its_reason(make: Callable[[], Policy], message: str) -> None:
+    """Each condition on its own (the others valid): the operator reports the message to
+    the user in the resource's status, so it must name the rule that was broken."""
+    with pytest.raises(ValueError) as refused:
+        make()
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: Policy(max_replicas=1), id="max-1"),
+        pytest.param(lambda: Policy(min_replicas=1, max_replicas=1), id="min-equals-max-1"),
+        pytest.param(lambda: Policy(min_replicas=10, max_replicas=10), id="min-equals-max"),
+        pytest.param(lambda: Policy(polling_seconds=0.01), id="polling-just-positive"),
+        pytest.param(lambda: Policy(messages_per_replica=0.01), id="per-replica-just-positive"),
+        pytest.param(lambda: Policy(drain_seconds=0.5), id="drain-under-a-second"),
+        pytest.param(lambda: Policy(initial_replica_throughput=0.01), id="throughput-just-positive"),
+        pytest.param(lambda: Policy(scale_down_step=1, activation_backlog=1), id="step-and-activation-1"),
+        pytest.param(
+            lambda: Policy(stabilization_seconds=0, scale_to_zero_cooldown_seconds=0),
+            id="no-window-no-cooldown",
+        ),
+    ],
+)
+def test_each_policy_at_the_edge_is_accepted_and_usable(make: Callable[[], Policy]) -> None:
+    policy = make()
+    (up,) = run(policy, [Reading(0, 1, counts(1_000))])
+    assert up.desired == policy.max_replicas  # a huge backlog: straight to the maximum
+
+
+def test_the_backlog_counts_visible_in_flight_and_delayed_messages() -> None:
+    assert counts(3, 2, 4).backlog(include_delayed=False) == 5
+    assert counts(3, 2, 4).backlog(include_delayed=True) == 9
+    (read,) = run(POLICY, [Reading(0, 1, counts(3, 2, 4))])
+    assert (read.backlog, read.in_flight, read.desired) == (5, 2, 3)  # 5 at 2 per replica
+
+
+def test_an_unreadable_queue_holds_and_reports_nothing_measured() -> None:
+    memory = Memory(last_at=0.0, last_backlog=10, last_visible=10, recommendations=((0.0, 6),))
+    (blind,) = run(POLICY, [Reading(5, 3, None, pods_in_flight=2, completed_per_second=4.0)], memory)
+    assert blind == Decision(
+        desired=3,
+        reason="the queue cannot be read: holding 3",
+        limited=False,
+        recheck_soon=False,
+        backlog=None,
+        in_flight=None,
+        throughput=0.0,
+        memory=memory,  # nothing learnt: the next readable poll compares with the last one
+    )
+
+
+def test_the_decision_reports_in_flight_and_the_measured_throughput() -> None:
+    """In flight: the larger of the queue's and the workers' own count. Throughput: the
+    backlog's fall since the last reading, or the workers' counters when higher."""
+    memory = Memory(last_at=100.0, last_backlog=15, last_visible=15)
+    (fell,) = run(POLICY, [Reading(105.0, 4, counts(3, 2), pods_in_flight=3)], memory)
+    assert (fell.backlog, fell.in_flight, fell.throughput) == (5, 3, 2.0)  # 10 fewer in 5 s
+    (counted,) = run(
+        POLICY, [Reading(105.0, 4, counts(3, 4), pods_in_flight=1, completed_per_second=3.5)], memory
+    )
+    assert (counted.in_flight, counted.throughput) == (4, 3.5)
+    # the next reading measures from this one: it is remembered
+    assert fell.memory.last_at == 105.0
+    (later,) = run(POLICY, [Reading(110.0, 4, counts(0))], fell.memory)
+    assert later.throughput == 1.0  # 5 fewer in 5 s
+    # nothing to compare with on a first reading, nor at the same instant as the last one
+    (first,) = run(POLICY, [Reading(0, 1, counts(5))])
+    assert first.throughput == 0.0
+    (same_instant,) = run(POLICY, [Reading(100.0, 4, counts(5))], memory)
+    assert same_instant.throughput == 0.0
+
+
+@pytest.mark.parametrize(
+    "busy",
+    [
+        pytest.param(Reading(1000, 1, counts(1), idle_pods=1), id="one-waiting"),
+        pytest.param(Reading(1000, 1, counts(0), pods_in_flight=1, idle_pods=0), id="one-in-a-workers-hands"),
+    ],
+)
+def test_a_single_message_waiting_or_in_hand_restarts_the_cooldown(busy: Reading) -> None:
+    """Either one alone is activity: ten seconds later (of a 30 s cooldown) the last
+    replica stays; without a window, nothing else would keep it."""
+    policy = replace(POLICY, stabilization_seconds=0)
+    (seen,) = run(policy, [busy], asleep_after(1000))
+    assert seen.desired == 1 and seen.memory.last_active_at == 1000
+    idle = Reading(1010, 1, counts(0), pods_in_flight=0, idle_pods=1)
+    (cooling,) = run(policy, [idle], seen.memory)
+    assert cooling.desired == 1
+    (cooled,) = run(policy, [replace(idle, at=1030)], seen.memory)
+    assert cooled.desired == 0
+
+
+def test_a_message_in_a_workers_hands_keeps_the_last_replica_even_without_a_cooldown() -> None:
+    """Not every worker answered the scrape (no idle count), but one holds a message."""
+    policy = replace(POLICY, stabilization_seconds=0, scale_to_zero_cooldown_seconds=0)
+    (held,) = run(policy, [Reading(1000, 1, counts(0), pods_in_flight=1)], asleep_after(1000))
+    assert held.desired == 1
+    (released,) = run(policy, [Reading(1000, 1, counts(0), pods_in_flight=0)], asleep_after(1000))
+    assert released.desired == 0
+
+
+def test_a_single_waiting_message_keeps_one_replica_even_without_a_cooldown() -> None:
+    policy = replace(POLICY, scale_to_zero_cooldown_seconds=0)
+    (down,) = run(policy, [Reading(1000, 3, counts(1), idle_pods=3)], asleep_after(1000))
+    assert down.desired == 1
+    assert down.reason == "scaling down by at most 3: backlog 1 at 2 per replica"
+
+
+def test_asleep_and_confirming_report_why_and_are_never_limited() -> None:
+    policy = replace(POLICY, activation_backlog=5)
+    below, once, woken = run(
+        policy, [Reading(1000, 0, counts(4)), Reading(1001, 0, counts(5)), Reading(1002, 0, counts(5))]
+    )
+    assert (below.desired, below.reason, below.limited, below.recheck_soon) == (
+        0,
+        "asleep: backlog 4 below activation 5",
+        False,
+        False,
+    )
+    assert (once.desired, once.reason, once.limited, once.recheck_soon) == (
+        0,
+        "backlog 5 seen once: confirming before waking",
+        False,
+        True,
+    )
+    # on a realistic monotonic clock (not from 0): one second apart is within the window
+    assert (woken.desired, woken.reason, woken.limited, woken.recheck_soon) == (
+        3,
+        "waking: backlog 5 seen twice; backlog 5 at 2 per replica",
+        False,
+        False,
+    )
+
+
+def test_waking_goes_straight_to_the_target_within_the_limits() -> None:
+    _, one = run(POLICY, [Reading(0, 0, counts(1)), Reading(1, 0, counts(1))])
+    assert (one.desired, one.limited) == (1, False)  # a single message: a single replica
+    _, capped = run(POLICY, [Reading(0, 0, counts(100)), Reading(1, 0, counts(100))])
+    assert (capped.desired, capped.limited) == (20, True)  # 50 wanted, maxReplicas is 20
+
+
+def test_a_sighting_is_forgotten_once_the_backlog_goes_or_the_pool_wakes() -> None:
+    """A wake is confirmed by two sightings in a row at zero: a quiet reading, a running
+    pool or a wake in between each starts over (e.g. a pool put back to zero by hand)."""
+    _, quiet, again = run(
+        POLICY, [Reading(0, 0, counts(4)), Reading(1, 0, counts(0)), Reading(2, 0, counts(4))]
+    )
+    assert quiet.memory.wake_seen_at is None
+    assert (again.desired, again.recheck_soon) == (0, True)
+    seen, running, stopped = run(
+        POLICY, [Reading(0, 0, counts(4)), Reading(1, 2, counts(4)), Reading(2, 0, counts(4))]
+    )
+    assert seen.memory.wake_seen_at == 0 and running.memory.wake_seen_at is None
+    assert (stopped.desired, stopped.recheck_soon) == (0, True)
+    _, woken, put_back = run(
+        POLICY, [Reading(0, 0, counts(4)), Reading(1, 0, counts(4)), Reading(2, 0, counts(4))]
+    )
+    assert woken.desired == 2 and woken.memory.wake_seen_at is None
+    assert (put_back.desired, put_back.recheck_soon) == (0, True)
+
+
+def test_scaling_up_and_holding_say_which() -> None:
+    (up,) = run(POLICY, [Reading(0, 2, counts(13))])
+    assert (up.desired, up.reason, up.limited) == (7, "scaling up: backlog 13 at 2 per replica", False)
+    (hold,) = run(POLICY, [Reading(0, 2, counts(4))])
+    assert (hold.desired, hold.reason, hold.limited) == (2, "holding: backlog 4 at 2 per replica", False)
+
+
+def test_a_pool_at_its_maximum_scales_down_like_any_other() -> None:
+    """Only a pool *above* maxReplicas is cut at once; one at the maximum steps down."""
+    (down,) = run(POLICY, [Reading(1000, 20, counts(0))], asleep_after(1000))
+    assert (down.desired, down.reason, down.limited) == (17, "scaling down by at most 3: no backlog", False)
+
+
+def test_holding_while_stabilising_reports_the_floor_as_a_limit() -> None:
+    policy = replace(POLICY, min_replicas=2)
+    (hold,) = run(policy, [Reading(0, 5, counts(0))])  # a first reading: the window is full of 5
+    assert (hold.desired, hold.reason, hold.limited) == (5, "holding 5 (stabilising; no backlog)", True)
+
+
+def test_the_cooldown_keeps_exactly_one_replica() -> None:
+    recent = asleep_after(1000, last_active_at=990)
+    (down,) = run(POLICY, [Reading(1000, 2, counts(0), pods_in_flight=0, idle_pods=2)], recent)
+    assert (down.desired, down.reason) == (1, "scaling down by at most 3: no backlog")
+
+
+def test_the_window_is_remembered_between_readings() -> None:
+    """A restarted operator holds for a whole window, then scales down: the window of its
+    first reading is carried to the next ones."""
+    first, later = run(POLICY, [Reading(0, 10, counts(0)), Reading(20, 10, counts(0))])
+    assert first.desired == 10 and first.memory.recommendations == ((0, 10), (0, 0))
+    assert later.desired == 7 and later.memory.recommendations == ((20, 0),)
+
+
+def test_a_throughput_sample_at_the_smallest_saturation() -> None:
+    """One message waiting at both readings, one ready replica, half a message a second."""
+    _, sampled = run(
+        POLICY,
+        [Reading(0, 1, counts(1), ready=1), Reading(10, 1, counts(1), ready=1, completed_per_second=0.5)],
+    )
+    assert sampled.memory.throughput_samples == ((10, 0.5),)
+
+
+def test_a_stalled_pool_leaves_no_throughput_sample() -> None:
+    """Work waited at both readings but nothing completed (a stuck worker): no rate of 0
+    is kept, which would hide the real rates measured next."""
+    policy = replace(POLICY, drain_seconds=10)
+    stalled = [Reading(0, 2, counts(40), ready=2), Reading(5, 2, counts(40), ready=2)]
+    _, stuck = run(policy, stalled)
+    assert stuck.memory.throughput_samples == ()
+    (measured,) = run(policy, [Reading(10, 2, counts(40), ready=2, completed_per_second=4.0)], stuck.memory)
+    assert measured.memory.replica_throughput == 2.0 and measured.desired == 2  # 40 at 2/s in 10 s
 
 
 # --- properties over random histories -------------------------------------------------
