@@ -30,6 +30,7 @@ from api.context import Context
 from api.cost import Budget, CostModel, Priced, cost_error, page_number
 from api.document_limits import ShapeLimits, shape_errors
 from api.rate_limit import rate_limited_error
+from api.relay import DEFAULT_PAGE_SIZE
 from murmur.settings import ApiSettings
 
 # graphql-core's hint after a misspelt field, argument or type name
@@ -216,13 +217,15 @@ def _new_query_refused(context: object, query: str) -> GraphQLError | None:
 
 def _page_sizes(context: ExecutionContext) -> tuple[tuple[str, int | None], ...]:
     """The variables that can change a page size, for pricing (and its cache key): numbers as
-    the Int graphql-core makes of them, anything else but null and text as None (priced as
-    the largest page). Text never coerces to Int, so it cannot change what runs."""
+    the Int graphql-core makes of them, null as the default page (a null replaces the
+    variable's default, and `first: null` serves the default page), anything else but text
+    as None (priced as the largest page). Text never coerces to Int, so it cannot change
+    what runs."""
     sizes = []
     for name, value in (context.variables or {}).items():
-        if value is None or isinstance(value, str):
+        if isinstance(value, str):
             continue
-        sizes.append((name, page_number(value)))
+        sizes.append((name, DEFAULT_PAGE_SIZE if value is None else page_number(value)))
     return tuple(sorted(sizes, key=lambda pair: pair[0]))
 
 
