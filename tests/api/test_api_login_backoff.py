@@ -18,7 +18,7 @@ import limits.aio.strategies
 import limits.storage.memory
 import limits.strategies
 import pytest
-from api_helpers import make_settings
+from api_helpers import make_settings, running_app
 from limits.errors import StorageError
 from starlette.types import Message, Receive, Scope, Send
 
@@ -149,6 +149,45 @@ async def test_an_attempt_refused_for_its_address_is_not_counted_against_the_acc
         0,
         1,
     ]
+
+
+LOGIN = (
+    "mutation($u: String!, $p: String!) { login(username: $u, password: $p) "
+    "{ __typename ... on TooManyAttempts { retryAfterSeconds message } } }"
+)
+
+
+async def test_through_the_api_a_successful_login_clears_the_backoff(tmp_path: Path, clock: Clock) -> None:
+    """The login mutation asks before checking the password and clears the account's count
+    after a success: a refusal is TooManyAttempts with Retry-After, even for the right
+    password; once let through, the right password logs in and the free failures are free
+    again."""
+    rates = {"login_per_ip": ROOMY, "login_failures_before_backoff": 2, "login_backoff_max_seconds": 100}
+    async with running_app(make_settings(tmp_path, rate_limit=rates)) as (_, http):
+
+        async def login(password: str) -> tuple[dict[str, Any], str | None]:
+            answer = await http.post(
+                "/graphql", json={"query": LOGIN, "variables": {"u": "Grace", "p": password}}
+            )
+            return answer.json()["data"]["login"], answer.headers.get("retry-after")
+
+        registered = await http.post(
+            "/graphql",
+            json={"query": 'mutation { register(username: "grace", password: "Zq7-Kp2!x") { __typename } }'},
+        )
+        assert registered.json()["data"]["register"]["__typename"] == "AuthPayload"
+        failed = ({"__typename": "InvalidCredentials"}, None)
+        assert [await login("wrong-horse") for _ in range(3)] == [failed] * 3  # the third took a slot
+        held = {
+            "__typename": "TooManyAttempts",
+            "retryAfterSeconds": 1,
+            "message": "Too many attempts: try again in 1 s.",
+        }
+        assert await login("Zq7-Kp2!x") == (held, "1")
+        clock.advance(1)
+        assert (await login("Zq7-Kp2!x"))[0] == {"__typename": "AuthPayload"}
+        assert [await login("wrong-horse") for _ in range(3)] == [failed] * 3
+        assert await login("Zq7-Kp2!x") == (held, "1")
 
 
 # --- each budget on its own ---
