@@ -13,53 +13,22 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import limits.aio.storage.memory
-import limits.aio.strategies
-import limits.storage.memory
-import limits.strategies
 import pytest
 from api_helpers import make_settings, running_app
+from fixed_clock import TO_NEXT_MINUTE, Clock, fix_clock
 from limits.errors import StorageError
 from starlette.types import Message, Receive, Scope, Send
 
-import api.rate_limit
 from api.rate_limit import RateLimitMiddleware, RateLimits
 from tests.servers._process import free_port
 
-# 15 s into a minute (1_700_000_040 is a multiple of 60): a budget per minute spent now
-# resets at the next minute, 45 s later
-START = 1_700_000_055.0
-TO_NEXT_MINUTE = 45
 ADDRESS = "10.20.0.1"
 ROOMY = "100000/minute"  # a budget no test here reaches
 
 
-class Clock:
-    """time.time() for the rate limits and for the limits library's in-memory counters and
-    windows, which all read it through `time.time`: one instant until a test moves it."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fixed = Clock(START)
-    for module in (
-        api.rate_limit,
-        limits.strategies,
-        limits.storage.memory,
-        limits.aio.strategies,
-        limits.aio.storage.memory,
-    ):
-        monkeypatch.setattr(module, "time", fixed)
-    return fixed
+    return fix_clock(monkeypatch)
 
 
 def _limits(tmp_path: Path, **rates: Any) -> RateLimits:
