@@ -4,14 +4,11 @@ the same text and pages whatever the order the variables arrive in."""
 
 from __future__ import annotations
 
-from functools import partial
-
-import strawberry
 from api_helpers import Client
+from cache_helpers import document_cache
 
 from api.cost import COST_LIMIT_EXCEEDED
 from api.relay import DEFAULT_PAGE_SIZE
-from api.validation import DocumentCache
 
 # three nested pages of followers, each `first: $n` (0 when the variable is not sent)
 NESTED = (
@@ -24,17 +21,6 @@ BUDGET = 10_000
 def _cost_at(page: int) -> int:
     """NESTED's price at `page` items per level: viewer 1, followers 5 a page, 2 an item."""
     return 1 + 5 + page * (2 + 5 + page * (2 + 5 + page * 2))
-
-
-def _document_cache(schema: strawberry.Schema) -> DocumentCache:
-    """The cache the schema's validation extension serves from."""
-    found = [
-        e.keywords["cache"] for e in schema.extensions if isinstance(e, partial) and "cache" in e.keywords
-    ]
-    assert len(found) == 1
-    cache = found[0]
-    assert isinstance(cache, DocumentCache)
-    return cache
 
 
 async def test_a_null_page_variable_is_priced_as_the_default_page_it_runs_as(client: Client) -> None:
@@ -103,7 +89,7 @@ async def test_the_same_pages_in_another_order_are_priced_once(client: Client) -
         "following(first: $b) { edges { cursor } } } }"
     )
     token, _ = await client.register("orderly")
-    cache = _document_cache(client.schema)
+    cache = document_cache(client.schema)
     cache.clear()
     for variables in ({"a": 3, "b": 3}, {"b": 3, "a": 3}, {"a": 3, "b": 3}):
         result = await client.schema.execute(
@@ -116,7 +102,7 @@ async def test_the_same_pages_in_another_order_are_priced_once(client: Client) -
 
 async def test_one_cost_model_serves_a_schema(client: Client) -> None:
     """Building a cost model walks the schema: it is built once and reused for every price."""
-    cache = _document_cache(client.schema)
+    cache = document_cache(client.schema)
     schema = client.schema._schema
     first = cache.cost_model(schema)
     assert first.schema is schema
