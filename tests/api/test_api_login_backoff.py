@@ -17,10 +17,13 @@ import pytest
 from api_helpers import make_settings, running_app
 from fixed_clock import TO_NEXT_MINUTE, Clock, fix_clock
 from limits.errors import StorageError
+from pydantic import SecretStr
+from redis.asyncio import Redis
 from starlette.types import Message, Receive, Scope, Send
 
 from api.rate_limit import RateLimitMiddleware, RateLimits
 from tests.servers._process import free_port
+from tests.storage.test_redis import PrivateRedis, self_signed_certificate
 
 ADDRESS = "10.20.0.1"
 ROOMY = "100000/minute"  # a budget no test here reaches
@@ -332,3 +335,37 @@ async def test_without_the_store_every_budget_lets_through_and_says_so(
     with caplog.at_level(logging.WARNING, logger="api.rate_limit"):
         await limits.login_succeeded(account="erin")
     assert _warnings(caplog) == ["login backoff unavailable: "]
+
+
+async def test_the_budgets_reach_redis_over_tls_with_the_auth_token_under_a_prefix(tmp_path: Path) -> None:
+    """As ElastiCache is configured (TLS, an auth token), against a server that speaks only
+    TLS and wants the token: the budgets count there (so the third request is refused, not
+    let through as when the store cannot be reached), under keys of their own
+    (`murmur-rate:`), apart from the cache's in the same Redis, where an operator can find
+    or clear them."""
+    cert, key = self_signed_certificate(tmp_path)
+    tls = ("--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-auth-clients", "no")
+    server = PrivateRedis(tmp_path, *tls, "--requirepass", "s3cret-token", tls=True)
+    server.start()
+    try:
+        url = f"{server.url}?ssl_ca_certs={cert}"
+        redis = {"url": url, "tls": True, "auth_token": SecretStr("s3cret-token")}
+        settings = make_settings(
+            tmp_path,
+            stores={"cache": "redis", "bus": "redis"},
+            redis=redis,
+            rate_limit={"per_ip": "2/minute"},
+        )
+        limits = RateLimits(settings)
+        verdicts = [(await limits.operation(user=None, address=ADDRESS)).allowed for _ in range(3)]
+        assert verdicts == [True, True, False]
+        client = Redis.from_url(
+            url.replace("redis://", "rediss://"), password="s3cret-token", decode_responses=True
+        )
+        try:
+            keys = [str(name) for name in await client.keys("*")]
+        finally:
+            await client.aclose()
+        assert keys and all(name.startswith("murmur-rate:") for name in keys), keys
+    finally:
+        server.stop()
