@@ -13,9 +13,10 @@ import httpx
 import jwt
 import pytest
 from api_helpers import Client, make_settings, running_app
+from argon2 import Type, extract_parameters
 
 from api.schema import build_schema
-from murmur.auth import Tokens
+from murmur.auth import Passwords, Tokens
 from murmur.domain import UserId
 
 POST = 'mutation { createPost(body: "hi") { __typename ... on InvalidToken { expired message } ... on Error { message } } }'
@@ -250,3 +251,46 @@ async def test_only_a_bearer_authorization_logs_in(tmp_path: Path, form: str) ->
             assert viewer["data"] == {"viewer": None}
             assert viewer["errors"][0]["message"] == NOT_VALID
             assert posted["data"]["createPost"]["__typename"] == "InvalidToken"
+
+
+async def test_a_token_without_a_version_is_version_0(client: Client) -> None:
+    """Tokens issued before versions existed carry no `ver`: they count as version 0, so
+    they work until the user logs out everywhere, and not after."""
+    _, user_id = await client.register("veteran")
+    old = _signed(client, _claims(user_id, ver=None))
+    assert "ver" not in jwt.decode(old, options={"verify_signature": False})
+    assert await client.data("{ viewer { id } }", old) == {"viewer": {"id": user_id}}
+    await client.platform.accounts.revoke_tokens(user_id=UserId(user_id), not_after=time.time() + 60)
+    await _refused(client, old, REVOKED)
+
+
+def test_a_token_expires_at_its_ttl_or_at_not_after_if_sooner() -> None:
+    """`not_after` caps a token's life (logOutEverywhere's new token never outlives the one
+    it was asked with); a later `not_after` does not extend it past the TTL."""
+    tokens = Tokens(secret="a-secret-that-is-long-enough-for-hs256-000", ttl_seconds=3600)
+
+    def lifetime(not_after: float | None = None) -> int:
+        claims = jwt.decode(
+            tokens.issue(UserId("7"), not_after=not_after), options={"verify_signature": False}
+        )
+        return int(claims["exp"]) - int(claims["iat"])
+
+    assert lifetime() == 3600
+    assert lifetime(not_after=time.time() + 7200) == 3600
+    assert 118 <= lifetime(not_after=time.time() + 120) <= 120  # whole seconds, the clock ticking
+    assert lifetime(not_after=time.time() - 5) <= -4  # already over: born expired
+
+
+async def test_passwords_are_hashed_with_the_configured_cost() -> None:
+    """argon2id with the settings' time and memory cost and one lane: what the hash records
+    is what every verification will pay."""
+    passwords = Passwords(time_cost=2, memory_kib=16)
+    parameters = extract_parameters(await passwords.hash("correct-horse-battery"))
+    assert (parameters.type, parameters.time_cost, parameters.memory_cost, parameters.parallelism) == (
+        Type.ID,
+        2,
+        16,
+        1,
+    )
+    assert await passwords.verify(await passwords.hash("correct-horse-battery"), "correct-horse-battery")
+    assert not await passwords.verify(None, "murmur-decoy-password")  # no account: never a match
