@@ -15,6 +15,9 @@ from loadtest.report import SECTIONS
 
 STRATEGIES = ["push", "pull", "hybrid", "cost-model"]
 
+# the first test runs the whole study in its fixture (about 2-3 minutes, 400 s at most)
+pytestmark = pytest.mark.timeout(450)
+
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str, Path]:
