@@ -134,3 +134,77 @@ async def test_the_api_refuses_a_bomb_before_graphql_core_sees_it(client: Client
         'b: login(username: "x", password: "z") { __typename } }'
     )
     assert two.errors is not None and two.errors[0].message == document_limits.ONE_AUTH_FIELD
+
+
+# --- issue 18: each limit's edge, and what the measures count ---
+
+SMALL = ShapeLimits(max_depth=3, max_aliases=2, max_fragments=32, max_fragment_spreads=64)
+
+
+def test_each_count_may_reach_its_limit() -> None:
+    """At a limit a document passes; one more is refused (the refusals are above)."""
+    many = " ".join(f"fragment F{i} on User {{ id }}" for i in range(32))
+    assert errors(f"{{ viewer {{ ...F0 }} }} {many}") == []
+    spreads = " ".join("...F" for _ in range(64))
+    assert errors(f"{{ viewer {{ {spreads} }} }} fragment F on User {{ id }}") == []
+
+
+def _ten_thousand_fields() -> str:
+    """Fragments that expand to exactly MAX_EXPANDED_FIELDS fields (10^4), flat sets of
+    ten different fields at the bottom."""
+    assert MAX_EXPANDED_FIELDS == 10**4
+    leaves = " ".join(f"a{i}" for i in range(10))
+    fragments = f"fragment F0 on User {{ {leaves} }} " + " ".join(
+        f"fragment F{level} on User {{ {' '.join([f'...F{level - 1}'] * 10)} }}" for level in (1, 2)
+    )
+    return f"{' '.join(['...F2'] * 10)} }} {fragments}"
+
+
+def test_expanded_fields_may_reach_the_limit_and_no_further() -> None:
+    assert errors("{ " + _ten_thousand_fields()) == []
+    assert errors("{ extra " + _ten_thousand_fields()) == [
+        f"'anonymous' selects {MAX_EXPANDED_FIELDS + 1} fields once its fragments are expanded. "
+        f"Allowed: {MAX_EXPANDED_FIELDS}"
+    ]
+
+
+def test_an_unknown_fragment_counts_for_nothing() -> None:
+    """Its spread is graphql-core's to report (KnownFragmentNames): here it adds no depth,
+    alias or field, so a document at every limit still passes with one."""
+    assert errors("{ a: x { b: y { z { ...Missing } } } }", SMALL) == []  # depth 3, 2 aliases
+    assert errors("{ ...Missing " + _ten_thousand_fields()) == []
+
+
+async def test_the_api_names_an_unknown_fragment(client: Client) -> None:
+    result = await client.execute("{ viewer { id ...Missing } }")
+    assert result.data is None and result.errors is not None
+    assert [error.message for error in result.errors] == ["Unknown fragment 'Missing'."]
+
+
+def test_fragments_written_before_the_operation_do_not_hide_it() -> None:
+    assert errors(f"fragment F on User {{ id }} query Deep {nested(4)}") == [
+        "'Deep' exceeds maximum operation depth of 12"
+    ]
+    assert errors(f"fragment F on User {{ id }} {nested(4)}") == [
+        "'anonymous' exceeds maximum operation depth of 12"
+    ]
+
+
+def test_introspection_adds_no_depth_at_the_limit() -> None:
+    """Six levels under __schema: at a limit of six (with __schema counted, seven: refused)."""
+    introspection = "{ __schema { types { fields { type { ofType { ofType { ofType { name } } } } } } } }"
+    assert (
+        errors(
+            introspection, ShapeLimits(max_depth=6, max_aliases=2, max_fragments=1, max_fragment_spreads=1)
+        )
+        == []
+    )
+
+
+def test_nesting_counts_fields_inside_inline_fragments() -> None:
+    """A field three inline fragments deep nests its own selections deeper still: f's set
+    is the sixth level as written, e's the seventh (the limit: twice the depth, 6)."""
+    assert errors("{ v { ... on U { ... on U { ... on U { f { e { c } } } } } } }", SMALL) == [
+        "Selections nested 7 deep. Allowed: 6"
+    ]
+    assert errors("{ v { ... on U { ... on U { f { e { c } } } } } }", SMALL) == []
