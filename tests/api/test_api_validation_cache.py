@@ -57,6 +57,10 @@ def test_the_verdicts_kept_are_the_most_recently_used() -> None:
     cache.validate(SCHEMA, _text(0))  # used again: now the most recent
     cache.validate(SCHEMA, _text(CACHE_SIZE))
     assert [cache.known(SCHEMA, _text(i)) for i in (0, 1, 2, CACHE_SIZE)] == [True, False, True, True]
+    # the parsed documents and the prices are bounded alike: endless new texts only evict
+    for i in range(CACHE_SIZE + 1):
+        cache.price(SCHEMA, _text(i), None, ())
+    assert cache.parse.cache_info().currsize == cache.price.cache_info().currsize == CACHE_SIZE
 
 
 def test_a_document_too_broken_to_validate_says_so() -> None:
@@ -77,9 +81,12 @@ def test_without_introspection_no_suggestion_names_the_schema() -> None:
     assert [error.message for error in _cache(introspection=False).validate(SCHEMA, query)] == [
         "Cannot query field 'viewr' on type 'Query'."
     ]
-    assert [error.message for error in _cache(introspection=True).validate(SCHEMA, query)] == [
-        "Cannot query field 'viewr' on type 'Query'. Did you mean 'viewer' or 'user'?"
-    ]
+    suggested = ["Cannot query field 'viewr' on type 'Query'. Did you mean 'viewer' or 'user'?"]
+    assert [error.message for error in _cache(introspection=True).validate(SCHEMA, query)] == suggested
+    # built without saying, a cache keeps graphql-core's suggestions
+    plain = _cache()
+    default = DocumentCache(shape=plain.shape, rules=(), max_tokens=plain.max_tokens, budget=plain.budget)
+    assert [error.message for error in default.validate(SCHEMA, query)] == suggested
 
 
 async def test_a_known_text_is_not_parsed_again(client: Client) -> None:
@@ -160,9 +167,15 @@ async def test_a_subscription_sent_over_http_is_told_to_use_a_websocket(client: 
     ]
 
 
-async def test_a_subscription_is_priced_against_the_subscription_budget(client: Client) -> None:
+@pytest.mark.parametrize("budget", [None, 60])
+async def test_a_subscription_is_priced_against_the_subscription_budget(
+    client: Client, tmp_path: Path, budget: int | None
+) -> None:
     """Over a websocket: 8 + 30 followers at 2 each is within a query's budget (10,000) and
-    over a subscription's (50), which every event it delivers spends again."""
+    over a subscription's (50 unless configured), which every event it delivers spends again."""
+    if budget is not None:
+        settings = make_settings(tmp_path, api={"max_subscription_cost": budget})
+        client = Client(build_schema(settings), client.platform)
     token, _ = await client.register("subscriber")
 
     async def receive() -> Message:
@@ -181,9 +194,10 @@ async def test_a_subscription_is_priced_against_the_subscription_budget(client: 
     finally:
         await events.aclose()
     assert first.data is None and first.errors is not None
+    limit = budget or 50
     assert [(error.message, error.extensions) for error in first.errors] == [
         (
-            "This operation may cost 68, over the budget of 50: ask for smaller pages or fewer nested lists.",
-            {"code": "COST_LIMIT_EXCEEDED", "cost": 68, "budget": 50},
+            f"This operation may cost 68, over the budget of {limit}: ask for smaller pages or fewer nested lists.",
+            {"code": "COST_LIMIT_EXCEEDED", "cost": 68, "budget": limit},
         )
     ]
